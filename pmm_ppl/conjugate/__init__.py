@@ -1,0 +1,21 @@
+"""Conjugate pairs: the protocol (:mod:`.base`), one module per pair, and the registry.
+
+To add a pair: write one module with a ``@register("name")`` class (see
+``docs/adding_a_pair.md``) and add its module name to ``PAIR_MODULES`` below.
+"""
+
+import importlib
+
+from pmm_ppl.conjugate.base import ConjugatePair, LinearPair, RunningMean
+from pmm_ppl.conjugate.registry import get_pair, list_pairs, register
+from pmm_ppl.conjugate.validation import PMMInputError
+
+PAIR_MODULES = [
+    "normal_normal",
+    "gamma_poisson",
+]
+
+for _m in PAIR_MODULES:
+    importlib.import_module(f"pmm_ppl.conjugate.{_m}")
+
+__all__ = ["ConjugatePair", "LinearPair", "RunningMean", "PMMInputError", "get_pair", "list_pairs", "register"]

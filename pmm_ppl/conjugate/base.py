@@ -1,0 +1,302 @@
+r"""The conjugate pair protocol: the one contract every pair implements.
+
+A *conjugate pair* is a prior :math:`\pi(\theta)` and an observation model
+:math:`\pi_\alpha(y \mid \theta)` whose informativeness grows with an accuracy
+:math:`\alpha \ge 0` (a precision, an exposure, a number of trials).  In PMM the
+data :math:`x` takes the place of :math:`\theta`: observations
+:math:`y_i \sim \pi_{\alpha_i}(\cdot \mid x)` are folded into the posterior, whose
+mean :math:`\mu_t = E[\theta \mid y_{1:t}]` converges to :math:`x` as the cumulative
+accuracy :math:`A_t = \sum_{i \le t} \alpha_i` grows.
+
+Throughout, :math:`\theta` is parametrised *in data space* (the same space and
+support as :math:`x`), so that ``mean(state)`` is directly comparable with the data.
+
+Two classes live here:
+
+* :class:`ConjugatePair` -- the abstract contract (see the method list below).
+* :class:`LinearPair` -- the common special case of DESIGN section 2, where the
+  posterior is a weighted running average
+
+  .. math::
+
+     C_t = c_0 + \sum_{i \le t} w(\alpha_i), \qquad
+     \mu_t = \frac{c_0 \mu_0 + \sum_{i \le t} s(y_i, \alpha_i)}{C_t}, \qquad
+     E[s(y_i, \alpha_i) \mid x] = w(\alpha_i)\, x .
+
+  A linear pair only states its statistic ``s``, weight ``w``, the law of the
+  summed statistic (for the flow) and its distributions; updates, batched updates,
+  the flow, the posterior mean and the step gain :math:`\kappa = w/C` are generic.
+
+Shapes.  Data ``x`` has shape ``batch + event`` where ``event`` has
+``event_ndim`` trailing axes (0 for elementwise pairs such as Normal-Normal, 1 for
+Dirichlet over K classes, ...).  Every state leaf broadcasts against the batch
+shape.  ``alpha`` is a scalar or broadcasts against the batch shape.
+
+Validation.  Public methods whose inputs come from users validate them with
+:mod:`pmm_ppl.conjugate.validation` when the inputs are concrete (not traced), so
+bad input fails with an error naming the argument before any jit trace.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, Callable, ClassVar, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+
+from pmm_ppl.conjugate import validation as V
+
+Array = jax.Array
+State = Any  # a pytree (NamedTuple) of posterior hyperparameters
+
+
+class RunningMean(NamedTuple):
+    """State of a :class:`LinearPair`: total weight ``C`` (batch shape) and mean ``mu`` (batch + event)."""
+
+    weight: Array
+    mean: Array
+
+
+@dataclasses.dataclass(frozen=True)
+class ConjugatePair(abc.ABC):
+    """Abstract conjugate pair.  Subclasses are frozen dataclasses of hyperparameters
+    (Python floats / tuples, so that a pair is hashable and can be a static jit argument).
+
+    The contract (all pure, jittable, vmappable; randomness only through ``key``):
+
+    ``prior()``                         prior over theta, one datum's batch shape ``()``
+    ``observation(theta, alpha)``       :math:`\\pi_\\alpha(y \\mid \\theta)`
+    ``init(batch_shape)``               prior state
+    ``update(state, y, alpha)``         closed-form posterior state after one observation
+    ``update_many(state, ys, alphas)``  after observations stacked on axis 0 (closed form)
+    ``posterior(state)``                posterior distribution of theta
+    ``mean(state)``                     posterior mean :math:`E[\\theta \\mid y]` (data space)
+    ``predictive(state, alpha)``        posterior predictive of the next observation
+    ``flow(key, x, A)``                 state after cumulative accuracy A given x, one draw
+    ``divergence(x, xhat, alpha)``      :math:`KL(\\pi_\\alpha(\\cdot|x) \\| \\pi_\\alpha(\\cdot|\\hat x))` per datum
+    ``model(ys, alphas)``               NumPyro model of the same Bayesian model (site ``theta``)
+    ``validate_data / validate_observation / validate_accuracy``
+    """
+
+    name: ClassVar[str] = "abstract"
+    #: number of trailing axes that form one datum's event (0 elementwise, 1 for a vector)
+    event_ndim: ClassVar[int] = 0
+    #: "real": any alpha > 0; "integer": alpha is a count of trials / observations
+    accuracy_kind: ClassVar[str] = "real"
+    #: short human description of the data support, used in error messages
+    support_text: ClassVar[str] = "real numbers"
+
+    # ------------------------------------------------------------------ distributions
+    @abc.abstractmethod
+    def prior(self) -> dist.Distribution:
+        """Prior over theta for a single datum (batch shape ``()``, event shape ``event``)."""
+
+    @abc.abstractmethod
+    def observation(self, theta: Array, alpha: Array) -> dist.Distribution:
+        """Observation model :math:`\\pi_\\alpha(y \\mid \\theta)`."""
+
+    # ------------------------------------------------------------------ posterior
+    @abc.abstractmethod
+    def init(self, batch_shape: tuple[int, ...] = ()) -> State:
+        """Prior state, broadcast to ``batch_shape``."""
+
+    @abc.abstractmethod
+    def update(self, state: State, y: Array, alpha: Array) -> State:
+        """Posterior state after one observation ``y`` made with accuracy ``alpha``."""
+
+    def update_many(self, state: State, ys: Array, alphas: Array) -> State:
+        """Posterior after observations stacked on axis 0 (default: a scan of :meth:`update`)."""
+        alphas = jnp.broadcast_to(jnp.asarray(alphas, dtype=jnp.result_type(float)), (ys.shape[0],))
+
+        def step(s, inp):
+            y, a = inp
+            return self.update(s, y, a), None
+
+        return jax.lax.scan(step, state, (ys, alphas))[0]
+
+    @abc.abstractmethod
+    def posterior(self, state: State) -> dist.Distribution:
+        """Posterior distribution of theta given the state."""
+
+    @abc.abstractmethod
+    def mean(self, state: State) -> Array:
+        """Posterior mean of theta (data space)."""
+
+    @abc.abstractmethod
+    def predictive(self, state: State, alpha: Array) -> dist.Distribution:
+        """Posterior predictive of the next observation made with accuracy ``alpha``."""
+
+    @abc.abstractmethod
+    def flow(self, key: Array, x: Array, total_accuracy: Array) -> State:
+        """One draw of the posterior state after cumulative accuracy ``A`` given the data ``x``.
+
+        Its law equals that of folding in observations one by one with any split
+        :math:`\\alpha_1 + \\dots + \\alpha_t = A` (DESIGN section 3)."""
+
+    @abc.abstractmethod
+    def divergence(self, x: Array, xhat: Array, alpha: Array) -> Array:
+        """:math:`KL(\\pi_\\alpha(\\cdot \\mid x) \\| \\pi_\\alpha(\\cdot \\mid \\hat x))`, summed over the event, batch shape."""
+
+    def flow_log_prob(self, state: State, x: Array, total_accuracy: Array) -> Array:
+        """Log density of a flow state given ``x`` and ``A`` up to a term constant in ``x``
+        (batch shape).  Optional; exact oracles need it.  :class:`LinearPair` provides it."""
+        raise NotImplementedError(f"{type(self).__name__} does not provide flow_log_prob")
+
+    # ------------------------------------------------------------------ sampling helpers
+    def link(self, x: Array) -> Array:
+        """Parameter value that data ``x`` stands for in the observation model (identity by
+        default; e.g. the uniform-noise token channel :math:`(1-\\epsilon)x + \\epsilon/K`)."""
+        return x
+
+    def sample_observation(self, key: Array, x: Array, alpha: Array) -> Array:
+        """Draw :math:`y \\sim \\pi_\\alpha(\\cdot \\mid \\mathrm{link}(x))` (used by simulations and the sampler)."""
+        return self.observation(self.link(x), alpha).sample(key)
+
+    def sample_data(self, key: Array, batch_shape: tuple[int, ...] = ()) -> Array:
+        """Draw data from the prior (used by SBC and property tests)."""
+        return self.prior().sample(key, batch_shape)
+
+    # ------------------------------------------------------------------ generic inference
+    def model(self, ys: Array | None = None, alphas: Array | None = None, num_obs: int | None = None) -> None:
+        """NumPyro model for one datum: ``theta ~ prior``; ``y_i ~ observation(theta, alpha_i)``, i over axis 0.
+
+        ``alphas`` has shape ``(n,)``; ``observation(theta, alphas)`` must broadcast them as a
+        leading batch axis (it does for every pair whose theta has batch shape ``()``)."""
+        theta = numpyro.sample("theta", self.prior())
+        n = ys.shape[0] if ys is not None else num_obs
+        alphas = jnp.asarray(alphas, dtype=jnp.result_type(float))
+        alphas = jnp.broadcast_to(alphas, (n,)) if alphas.ndim == 0 else alphas
+        # one vectorised site: the n observations are independent given theta
+        numpyro.sample("y", self.observation(theta, alphas), obs=ys)
+
+    # ------------------------------------------------------------------ validation
+    def validate_data(self, x: Any, name: str = "x") -> Array:
+        """Check that ``x`` is finite and in the support of the data; returns it as an array."""
+        return V.check_finite(x, name)
+
+    def validate_observation(self, y: Any, name: str = "y") -> Array:
+        """Check that ``y`` is a possible observation; returns it as an array."""
+        return V.check_finite(y, name)
+
+    def validate_accuracy(self, alpha: Any, name: str = "alpha") -> Array:
+        """Check that the accuracy is positive (and integer where the pair requires it)."""
+        a = V.check_positive(alpha, name)
+        if self.accuracy_kind == "integer":
+            a = V.check_integer(a, name)
+        return a
+
+    def event_shape(self) -> tuple[int, ...]:
+        return tuple(self.prior().event_shape)
+
+    def batch_shape_of(self, x: Array) -> tuple[int, ...]:
+        nd = self.event_ndim
+        return tuple(x.shape[: x.ndim - nd]) if nd else tuple(x.shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearPair(ConjugatePair):
+    """A pair whose posterior mean is a weighted running average (DESIGN section 2).
+
+    Subclasses define:
+
+    ``prior_weight`` (:math:`c_0`) and ``prior_mean`` (:math:`\\mu_0`) as properties;
+    ``weight(alpha)`` :math:`w(\\alpha)`; ``statistic(y, alpha)`` :math:`s(y, \\alpha)` with
+    :math:`E[s \\mid x] = w(\\alpha)\\,x`; ``sample_statistic(key, x, A)``, one draw of the
+    summed statistic :math:`\\sum_i s_i` after cumulative accuracy ``A`` (its law depends on
+    the :math:`\\alpha_i` only through ``A``); ``posterior``, ``predictive``, ``prior``,
+    ``observation`` and ``divergence``.
+    """
+
+    @property
+    @abc.abstractmethod
+    def prior_weight(self) -> float:
+        """:math:`c_0 > 0`."""
+
+    @property
+    @abc.abstractmethod
+    def prior_mean(self) -> Array:
+        """:math:`\\mu_0`, shape ``event``."""
+
+    def weight(self, alpha: Array) -> Array:
+        """:math:`w(\\alpha)`; the accuracy itself for every pair in the library."""
+        return jnp.asarray(alpha, dtype=jnp.result_type(float))
+
+    @abc.abstractmethod
+    def statistic(self, y: Array, alpha: Array) -> Array:
+        """:math:`s(y, \\alpha)` with :math:`E[s \\mid x] = w(\\alpha) x`, shape batch + event."""
+
+    @abc.abstractmethod
+    def statistic_law(self, x: Array, total_accuracy: Array) -> dist.Distribution:
+        """Law of the summed statistic :math:`S_A = \\sum_i s(y_i, \\alpha_i)` given data ``x`` after
+        cumulative accuracy ``A``; it depends on the :math:`\\alpha_i` only through ``A``.  Its
+        batch shape is the data's batch shape (event axes folded in with ``to_event``)."""
+
+    def sample_statistic(self, key: Array, x: Array, total_accuracy: Array) -> Array:
+        """One draw of :math:`S_A` given ``x``."""
+        return self.statistic_law(x, total_accuracy).sample(key)
+
+    def flow_log_prob(self, state: RunningMean, x: Array, total_accuracy: Array) -> Array:
+        """Log density (or mass) of the flow state given ``x`` and ``A``, via :math:`S = C\\mu - c_0\\mu_0`
+        (the Jacobian of :math:`S \\mapsto \\mu` does not depend on ``x``).  Exact oracles use it."""
+        s = self._expand(state.weight) * state.mean - self.prior_weight * jnp.asarray(self.prior_mean)
+        return self.statistic_law(x, total_accuracy).log_prob(s)
+
+    # ---------------------------------------------------------------- generic machinery
+    def _expand(self, c: Array) -> Array:
+        c = jnp.asarray(c)
+        return c.reshape(c.shape + (1,) * self.event_ndim)
+
+    def init(self, batch_shape: tuple[int, ...] = ()) -> RunningMean:
+        event = jnp.shape(self.prior_mean)
+        c = jnp.full(batch_shape, self.prior_weight, dtype=jnp.result_type(float))
+        mu = jnp.broadcast_to(jnp.asarray(self.prior_mean, dtype=c.dtype), tuple(batch_shape) + tuple(event))
+        return RunningMean(c, mu)
+
+    def update(self, state: RunningMean, y: Array, alpha: Array) -> RunningMean:
+        """:math:`C' = C + w,\\ \\mu' = \\mu + (s - w\\mu)/C'`."""
+        w = self.weight(alpha)
+        c_new = state.weight + w
+        s = self.statistic(y, alpha)
+        mu_new = state.mean + (s - self._expand(w) * state.mean) / self._expand(c_new)
+        return RunningMean(c_new, mu_new)
+
+    def update_many(self, state: RunningMean, ys: Array, alphas: Array) -> RunningMean:
+        """Closed form: :math:`C' = C + \\sum w_i,\\ \\mu' = (C\\mu + \\sum s_i)/C'`."""
+        n = ys.shape[0]
+        alphas = jnp.asarray(alphas, dtype=jnp.result_type(float))
+        if alphas.ndim == 0:
+            alphas = jnp.full((n,), alphas)
+        w = jax.vmap(self.weight)(alphas)
+        s = jax.vmap(self.statistic)(ys, alphas)
+        c_new = state.weight + w.sum(0)
+        mu_new = (self._expand(state.weight) * state.mean + s.sum(0)) / self._expand(c_new)
+        return RunningMean(c_new, mu_new)
+
+    def mean(self, state: RunningMean) -> Array:
+        return state.mean
+
+    def gain(self, state: RunningMean, alpha: Array) -> Array:
+        """Step gain :math:`\\kappa = w(\\alpha) / (C + w(\\alpha))` of the next update from ``state``."""
+        w = self.weight(alpha)
+        return w / (state.weight + w)
+
+    def flow(self, key: Array, x: Array, total_accuracy: Array) -> RunningMean:
+        """:math:`C_A = c_0 + w(A)`, :math:`\\mu_A = (c_0\\mu_0 + S_A)/C_A` with :math:`S_A` from ``sample_statistic``."""
+        a = jnp.asarray(total_accuracy, dtype=jnp.result_type(float))
+        batch = self.batch_shape_of(x)
+        c = jnp.broadcast_to(self.prior_weight + self.weight(a), batch)
+        s = self.sample_statistic(key, x, a)
+        mu = (self.prior_weight * jnp.asarray(self.prior_mean) + s) / self._expand(c)
+        return RunningMean(c, mu)
+
+
+# ---------------------------------------------------------------------- small shared helpers
+def tree_shape(state: State) -> Any:
+    return jax.tree_util.tree_map(jnp.shape, state)
+
+
+PairFactory = Callable[..., ConjugatePair]

@@ -1,0 +1,48 @@
+"""Registry of conjugate pairs by name.
+
+A pair module registers itself with ``@register("name")`` on its class; the list of
+modules imported at start-up is ``PAIR_MODULES`` in ``pmm_ppl/conjugate/__init__.py``
+(the one "registry line" to add for a new pair).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+from pmm_ppl.conjugate.base import ConjugatePair
+
+_REGISTRY: dict[str, type[ConjugatePair]] = {}
+T = TypeVar("T", bound=type[ConjugatePair])
+
+
+def register(name: str) -> Callable[[T], T]:
+    """Class decorator: make the pair available as ``get_pair(name)``."""
+
+    def deco(cls: T) -> T:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"pair name {name!r} is already registered by {_REGISTRY[name].__name__}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def get_pair(name: str, **hyper: Any) -> ConjugatePair:
+    """Instantiate the pair registered as ``name`` with hyperparameters ``hyper`` (defaults otherwise)."""
+    try:
+        cls = _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown conjugate pair {name!r}; registered: {', '.join(sorted(_REGISTRY))}") from None
+    return cls(**hyper)
+
+
+def pair_class(name: str) -> type[ConjugatePair]:
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown conjugate pair {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def list_pairs() -> list[str]:
+    """Names of all registered pairs, sorted."""
+    return sorted(_REGISTRY)
