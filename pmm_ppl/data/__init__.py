@@ -1,0 +1,1 @@
+"""pmm_ppl.data (import from the submodules)."""

@@ -1,0 +1,1 @@
+"""pmm_ppl.nets (import from the submodules)."""

@@ -1,0 +1,1 @@
+"""pmm_ppl.process (import from the submodules)."""

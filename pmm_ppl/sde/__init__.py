@@ -1,0 +1,1 @@
+"""pmm_ppl.sde (import from the submodules)."""

@@ -1,0 +1,1 @@
+"""pmm_ppl.train (import from the submodules)."""

@@ -1,0 +1,1 @@
+"""pmm_ppl.verify (import from the submodules)."""
