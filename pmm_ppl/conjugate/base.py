@@ -34,17 +34,26 @@ shape.  ``alpha`` is a scalar or broadcasts against the batch shape.
 
 Validation.  Public methods whose inputs come from users validate them with
 :mod:`pmm_ppl.conjugate.validation` when the inputs are concrete (not traced), so
-bad input fails with an error naming the argument before any jit trace.
+bad input fails with an error naming the argument before any jit trace.  The wiring
+is done once, here: :meth:`ConjugatePair.__init_subclass__` wraps every subclass's
+``update``, ``update_many``, ``flow``, ``divergence`` and ``predictive`` with the
+checks in :data:`_INPUT_CHECKS`.  Value checks skip tracers; shape checks use static
+shapes only, so inside ``jit`` both cost nothing at run time.  Nested calls (an
+implementation calling another public method, or ``super()``) are not re-validated.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
+import inspect
+import threading
 from typing import Any, Callable, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
@@ -59,6 +68,128 @@ class RunningMean(NamedTuple):
 
     weight: Array
     mean: Array
+
+
+# ---------------------------------------------------------------------- input validation wiring
+_VALIDATION = threading.local()  # .active is True while a validated public method runs
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return tuple(jnp.shape(x))
+
+
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    try:
+        return tuple(np.broadcast_shapes(shape, target)) == tuple(target)
+    except ValueError:
+        return False
+
+
+def _check_observation_shape(pair: "ConjugatePair", state: Any, y: Any, name: str, stacked: bool) -> None:
+    """``y`` must be ``[(n,) +] b + obs_event`` with ``b`` broadcastable to the state's batch shape."""
+    batch = tuple(pair.state_batch_shape(state))
+    event = tuple(pair.observation_event_shape())
+    shape = _shape(y)
+    lead, k = int(stacked), len(event)
+    inner = shape[lead : len(shape) - k] if k else shape[lead:]
+    ok = len(shape) >= lead + k and (not k or shape[len(shape) - k :] == event) and _broadcasts_to(inner, batch)
+    if not ok:
+        stack = "(n,) + " if stacked else ""
+        raise V.PMMInputError(
+            f"{name}: shape {shape} does not fit the state: expected {stack}a batch shape broadcastable to "
+            f"the state's batch shape {batch}, followed by the observation event shape {event}"
+        )
+
+
+def _check_accuracy_shape(pair: "ConjugatePair", state: Any, alpha: Any, name: str, num_obs: int | None) -> None:
+    """``alpha`` broadcasts against the state's batch shape (``alphas``: scalar or ``(n,) + ...``)."""
+    batch = tuple(pair.state_batch_shape(state))
+    shape = _shape(alpha)
+    if num_obs is not None and shape:
+        if shape[0] != num_obs:
+            raise V.PMMInputError(f"{name}: expected a scalar or a leading axis of length {num_obs} (one per observation), got shape {shape}")
+        shape = shape[1:]
+    if not _broadcasts_to(shape, batch):
+        raise V.PMMInputError(f"{name}: shape {_shape(alpha)} does not broadcast to the state's batch shape {batch}")
+
+
+def _check_data(pair: "ConjugatePair", x: Any, name: str) -> Array:
+    x = pair.validate_data(x, name)
+    return V.check_event_shape(x, name, tuple(pair.event_shape()))
+
+
+def _check_update(pair, state, y, alpha, *rest):
+    y = pair.validate_observation(y, "y")
+    alpha = pair.validate_accuracy(alpha, "alpha")
+    _check_observation_shape(pair, state, y, "y", stacked=False)
+    _check_accuracy_shape(pair, state, alpha, "alpha", None)
+    return (state, y, alpha, *rest)
+
+
+def _check_update_many(pair, state, ys, alphas, *rest):
+    ys = pair.validate_observation(ys, "ys")
+    alphas = pair.validate_accuracy(alphas, "alphas")
+    if not _shape(ys):
+        raise V.PMMInputError("ys: observations must be stacked on a leading axis, got a scalar")
+    _check_observation_shape(pair, state, ys, "ys", stacked=True)
+    _check_accuracy_shape(pair, state, alphas, "alphas", _shape(ys)[0])
+    return (state, ys, alphas, *rest)
+
+
+def _check_flow(pair, key, x, total_accuracy, *rest):
+    x = _check_data(pair, x, "x")
+    total_accuracy = V.check_positive(total_accuracy, "total_accuracy", allow_zero=True)
+    return (key, x, total_accuracy, *rest)
+
+
+def _check_divergence(pair, x, xhat, alpha, *rest):
+    x = _check_data(pair, x, "x")
+    xhat = _check_data(pair, xhat, "xhat")
+    alpha = pair.validate_accuracy(alpha, "alpha")
+    return (x, xhat, alpha, *rest)
+
+
+def _check_predictive(pair, state, alpha, *rest):
+    alpha = pair.validate_accuracy(alpha, "alpha")
+    _check_accuracy_shape(pair, state, alpha, "alpha", None)
+    return (state, alpha, *rest)
+
+
+#: public method -> check of its positional arguments (after ``self``); see ``__init_subclass__``
+_INPUT_CHECKS: dict[str, Callable[..., tuple]] = {
+    "update": _check_update,
+    "update_many": _check_update_many,
+    "flow": _check_flow,
+    "divergence": _check_divergence,
+    "predictive": _check_predictive,
+}
+
+
+def _validated(method_name: str, impl: Callable) -> Callable:
+    """Wrap ``impl`` so that the outermost call validates its arguments, then runs ``impl``."""
+    check = _INPUT_CHECKS[method_name]
+    params = list(inspect.signature(impl).parameters)[1:]
+    n_checked = len(inspect.signature(check).parameters) - 2  # minus pair and *rest
+
+    @functools.wraps(impl)
+    def wrapper(self, *args, **kwargs):
+        if getattr(_VALIDATION, "active", False):
+            return impl(self, *args, **kwargs)
+        values = list(args)
+        for p in params[len(args) : n_checked]:  # protocol arguments passed by keyword
+            if p not in kwargs:
+                break
+            values.append(kwargs.pop(p))
+        if len(values) >= n_checked:
+            values = check(self, *values)
+        _VALIDATION.active = True
+        try:
+            return impl(self, *values, **kwargs)
+        finally:
+            _VALIDATION.active = False
+
+    wrapper.__pmm_validated__ = True
+    return wrapper
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +220,14 @@ class ConjugatePair(abc.ABC):
     accuracy_kind: ClassVar[str] = "real"
     #: short human description of the data support, used in error messages
     support_text: ClassVar[str] = "real numbers"
+
+    def __init_subclass__(cls, **kwargs):
+        """Wire input validation into the public methods a subclass defines (see module docstring)."""
+        super().__init_subclass__(**kwargs)
+        for method_name in _INPUT_CHECKS:
+            impl = cls.__dict__.get(method_name)
+            if callable(impl) and not getattr(impl, "__isabstractmethod__", False) and not getattr(impl, "__pmm_validated__", False):
+                setattr(cls, method_name, _validated(method_name, impl))
 
     # ------------------------------------------------------------------ distributions
     @abc.abstractmethod
@@ -192,6 +331,14 @@ class ConjugatePair(abc.ABC):
     def event_shape(self) -> tuple[int, ...]:
         return tuple(self.prior().event_shape)
 
+    def observation_event_shape(self) -> tuple[int, ...]:
+        """Trailing shape of one observation ``y`` (default: the data's event shape)."""
+        return self.event_shape()
+
+    def state_batch_shape(self, state: State) -> tuple[int, ...]:
+        """Batch shape of a state (default: from the shape of :meth:`mean`, traced abstractly)."""
+        return self.batch_shape_of(jax.eval_shape(self.mean, state))
+
     def batch_shape_of(self, x: Array) -> tuple[int, ...]:
         nd = self.event_ndim
         return tuple(x.shape[: x.ndim - nd]) if nd else tuple(x.shape)
@@ -278,6 +425,9 @@ class LinearPair(ConjugatePair):
 
     def mean(self, state: RunningMean) -> Array:
         return state.mean
+
+    def state_batch_shape(self, state: RunningMean) -> tuple[int, ...]:
+        return tuple(jnp.shape(state.weight))
 
     def gain(self, state: RunningMean, alpha: Array) -> Array:
         """Step gain :math:`\\kappa = w(\\alpha) / (C + w(\\alpha))` of the next update from ``state``."""
