@@ -13,6 +13,11 @@ from pmm_ppl.conjugate.validation import PMMInputError
 PAIR_MODULES = [
     "normal_normal",
     "gamma_poisson",
+    "dirichlet_categorical",
+    "beta_binomial",
+    "gamma_gamma",
+    "gamma_exponential",
+    "mvn_normal",
 ]
 
 for _m in PAIR_MODULES:
