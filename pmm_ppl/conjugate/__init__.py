@@ -18,6 +18,7 @@ PAIR_MODULES = [
     "gamma_gamma",
     "gamma_exponential",
     "mvn_normal",
+    "normal_gamma",
 ]
 
 for _m in PAIR_MODULES:
