@@ -1,0 +1,170 @@
+r"""Training objectives: regress a denoiser onto :math:`E^*[x \mid \mu_t]` for any registered pair.
+
+Training never simulates the chain (DESIGN section 3): for a datum :math:`x` and a time
+:math:`t`, the posterior state after cumulative accuracy :math:`A(t)` is one draw of
+``pair.flow(key, x, A(t))``, and the denoiser sees its mean :math:`\mu_t` and ``t``.
+Every weighting below is a positive, :math:`(x, f)`-independent weight :math:`\lambda(t)` times a
+divergence :math:`D(x, f)` whose expectation over :math:`x \mid \mu_t` is minimised by
+:math:`f = E^*[x \mid \mu_t]` (a squared error, or a Bregman divergence such as the Poisson KL),
+so **all weightings have the same minimiser**; they differ in how they spread the network's
+capacity over ``t`` and in what the loss value means.
+
+Continuous time (``num_steps=None``): :math:`t \sim U(0, 1)` per example, :math:`A = A(t)`.
+
+* ``"pmm"`` -- posterior-mean matching, :math:`(\dot\kappa_t)^2 \lVert x - f\rVert^2` with the gain
+  rate :math:`\dot\kappa_t = \frac{d}{dt} w(A(t)) / C(t)`, :math:`C(t) = c_0 + w(A(t))`
+  (:math:`= A'(t)/(c_0 + A(t))` since :math:`w(\alpha) = \alpha` for the library's pairs).  This is
+  the limit of :math:`T^2 \kappa_i^2` as the step size :math:`1/T \to 0`: the per-step gain
+  :math:`\kappa_i = w_i/C_i \approx \dot\kappa_t / T` vanishes, so the per-step PMM loss is
+  rescaled by :math:`T^2`.  With a :class:`GeometricSchedule` whose scale is :math:`c_0` the weight
+  is the constant :math:`\log(1 + A_{\max}/c_0)^2`.
+* ``"elbo"`` -- :math:`A'(t)\, D_1(x, f)` with :math:`D_1 = ` ``pair.divergence(x, f, 1)``, the KL
+  per unit accuracy.  Every channel in the library (Normal, Poisson, Poissonised/Multinomial
+  categorical) has a KL linear in :math:`\alpha`, so :math:`\int_0^1 A'(t) D_1\,dt` is the
+  continuous-time limit of :math:`\sum_i KL(\pi_{\alpha_i}(\cdot|x) \| \pi_{\alpha_i}(\cdot|f))`,
+  the diffusion term of the likelihood bound (:mod:`pmm_ppl.process.elbo`).
+* ``"plain"`` -- the unweighted squared error :math:`\lVert x - f \rVert^2`, for every pair
+  (also counts and token probabilities: the plain regression baseline).
+
+Discrete time (``num_steps=T``): the schedule is discretised (integer accuracies when
+``pair.accuracy_kind == "integer"``), a step :math:`i \in \{1..T\}` is drawn uniformly per example,
+the state is the flow at the accuracy *before* the step, :math:`A_{i-1}`, and the denoiser gets
+:math:`t_{i-1}` -- exactly what the sampler feeds it before making observation :math:`i`.
+
+* ``"pmm"`` -- :math:`T \kappa_i^2 \lVert x - f \rVert^2`, :math:`\kappa_i = w(\alpha_i)/(c_0 + w(A_{i-1}) + w(\alpha_i))`
+  (DESIGN section 4: :math:`\lVert E[\mu_i|\mu_{i-1},x] - E_f[\mu_i|\mu_{i-1}]\rVert^2`); its
+  expectation is the *sum* over the steps.
+* ``"elbo"`` -- :math:`T\, KL(\pi_{\alpha_i}(\cdot|x) \| \pi_{\alpha_i}(\cdot|f))`, an unbiased estimate
+  of the sum of the T step KLs.
+* ``"plain"`` -- :math:`\lVert x - f \rVert^2` as above.
+
+Everything is a pure function of its arguments (the denoiser is an argument; nothing here knows
+about Flax): jit it with ``pair``, ``schedule``, ``weighting`` and ``num_steps`` static.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pmm_ppl.conjugate.base import ConjugatePair, LinearPair
+from pmm_ppl.conjugate.validation import PMMInputError, is_traced
+
+Array = jax.Array
+Denoiser = Callable[[Array, Array], Array]
+
+WEIGHTINGS = ("pmm", "elbo", "plain")
+
+
+class LossOutput(NamedTuple):
+    """``mean``: the batch mean (the scalar to minimise); ``per_example``: shape ``(B,)``;
+    ``t``: the times drawn, shape ``(B,)`` (for per-time diagnostics)."""
+
+    mean: Array
+    per_example: Array
+    t: Array
+
+
+def _sum_per_example(v: Array) -> Array:
+    """Sum over every axis but the first (the examples)."""
+    return v.reshape(v.shape[0], -1).sum(-1)
+
+
+def _to_batch(v: Array, pair: ConjugatePair, x: Array) -> Array:
+    """Reshape a per-example vector ``(B,)`` to broadcast against the data's batch shape."""
+    batch_ndim = x.ndim - pair.event_ndim
+    return v.reshape(v.shape + (1,) * (batch_ndim - 1))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _flow(pair: ConjugatePair, key: Array, x: Array, acc: Array) -> Any:
+    """``pair.flow`` under jit.  Eagerly, NumPyro validates distribution parameters and rejects the
+    zero-scale statistic law of a zero accuracy (``t = 0``, or the first discrete step), although the
+    draw itself (the prior state) is well defined; traced, the same code is exact."""
+    return pair.flow(key, x, acc)
+
+
+def _check_args(pair: Any, schedule: Any, x: Any, weighting: Any, num_steps: Any) -> None:
+    if not isinstance(pair, ConjugatePair):
+        raise PMMInputError(f"pair: expected a ConjugatePair (see pmm_ppl.get_pair), got {type(pair).__name__}")
+    for attr in ("A", "dA", "discretise"):
+        if not hasattr(schedule, attr):
+            raise PMMInputError(f"schedule: expected a schedule with A, dA and discretise, got {type(schedule).__name__}")
+    if weighting not in WEIGHTINGS:
+        raise PMMInputError(f"weighting: expected one of {WEIGHTINGS}, got {weighting!r}")
+    if weighting == "pmm" and not isinstance(pair, LinearPair):
+        raise PMMInputError(f"weighting: 'pmm' needs the step gain of a LinearPair; {type(pair).__name__} is not one")
+    if num_steps is not None and (isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1):
+        raise PMMInputError(f"num_steps: expected None (continuous time) or a whole number >= 1, got {num_steps!r}")
+    ndim = np.ndim(x)
+    if ndim <= pair.event_ndim:
+        raise PMMInputError(
+            f"x: needs a leading batch axis in front of the {pair.event_ndim} event axis/axes, got shape {np.shape(x)}"
+        )
+    if not is_traced(x):
+        pair.validate_data(x, "x")
+
+
+def pmm_loss(
+    pair: ConjugatePair,
+    schedule: Any,
+    denoiser: Denoiser,
+    key: Array,
+    x: Array,
+    weighting: str = "pmm",
+    num_steps: int | None = None,
+) -> LossOutput:
+    """Monte Carlo PMM training loss on a batch ``x`` of shape ``(B, *data_shape)``.
+
+    Draws one time (continuous) or one step (``num_steps=T``) per example, one flow state per
+    example, evaluates ``denoiser(pair.mean(state), t)`` and weights the error as described in the
+    module docstring.  Returns :class:`LossOutput` ``(mean, per_example, t)``.
+    """
+    _check_args(pair, schedule, x, weighting, num_steps)
+    x = jnp.asarray(x, dtype=jnp.result_type(float))
+    batch = x.shape[0]
+    key_t, key_flow = jax.random.split(key)
+
+    if num_steps is None:
+        t = jax.random.uniform(key_t, (batch,), dtype=x.dtype)
+        acc = schedule.A(t)
+        step_alpha = None
+    else:
+        t_grid, alphas = schedule.discretise(num_steps, integer=pair.accuracy_kind == "integer")
+        cum = jnp.concatenate([jnp.zeros((1,), alphas.dtype), jnp.cumsum(alphas)])
+        i = jax.random.randint(key_t, (batch,), 0, num_steps)  # 0-based: observation i+1
+        t, acc, step_alpha = t_grid[i], cum[i], alphas[i]
+
+    state = _flow(pair, key_flow, x, _to_batch(acc, pair, x))
+    f = denoiser(pair.mean(state), t)
+    sq_err = _sum_per_example((x - f) ** 2)
+
+    if weighting == "plain":
+        per_example = sq_err
+    elif weighting == "pmm":
+        c_prev = pair.prior_weight + pair.weight(acc)
+        if step_alpha is None:
+            ones = jnp.ones_like(t)
+            _, dw_dt = jax.jvp(lambda tt: pair.weight(schedule.A(tt)), (t,), (ones,))
+            per_example = (dw_dt / c_prev) ** 2 * sq_err
+        else:
+            w = pair.weight(step_alpha)
+            kappa = w / (c_prev + w)
+            per_example = num_steps * kappa**2 * sq_err
+    else:  # elbo
+        if step_alpha is None:
+            div_unit = _sum_per_example(pair.divergence(x, f, jnp.ones((), x.dtype)))
+            per_example = schedule.dA(t) * div_unit
+        else:
+            # alpha_i = 0 steps (integer schedules) contribute 0; the pair's divergence is asked only
+            # about positive accuracies (its eager input check rejects 0)
+            positive = step_alpha > 0
+            safe_alpha = jnp.where(positive, step_alpha, jnp.ones_like(step_alpha))
+            div = _sum_per_example(pair.divergence(x, f, _to_batch(safe_alpha, pair, x)))
+            per_example = num_steps * jnp.where(positive, div, jnp.zeros_like(div))
+
+    return LossOutput(per_example.mean(), per_example, t)

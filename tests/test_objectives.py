@@ -1,0 +1,318 @@
+"""Objectives: the three weightings share the minimiser E*[x | mu_t], and with the exact oracle
+the expected losses equal their closed forms / quadratures (unbiasedness).
+
+Targets with closed-form oracles (independent of pmm_ppl.process.oracles):
+* Normal-Normal, p* = N(m, s^2):  mu_A | x ~ N(g x + (1-g) mu0, g(1-g)/rho0), g = A/(rho0+A), so
+  E[x | mu] = m + k (mu - g m - (1-g) mu0), k = g s^2 / (g^2 s^2 + g(1-g)/rho0), and
+  Var(x | mu_A) = s^2 / (1 + A s^2).
+* Gamma-Poisson, p* = Gamma(a, b):  N | x ~ Poisson(A x), x | N ~ Gamma(a + N, b + A), so with
+  N = mu (b0 + A) - a0:  E[x | mu] = (a + N) / (b + A).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.special
+import scipy.stats
+
+from pmm_ppl import PMMInputError, get_pair
+from pmm_ppl.process.objectives import WEIGHTINGS, pmm_loss
+from pmm_ppl.process.schedules import GeometricSchedule, PowerSchedule
+
+NN = get_pair("normal_normal", prior_mean_value=0.0, prior_precision=1.0)
+GP = get_pair("gamma_poisson", prior_shape=1.0, prior_rate=1.0)
+M, S = 0.5, 0.8  # Gaussian target
+GA, GB = 3.0, 2.0  # Gamma target (shape, rate)
+
+
+def normal_oracle(schedule, A=None):
+    def f(mu, t):
+        acc = schedule.A(t) if A is None else A
+        rho0, mu0 = NN.prior_precision, NN.prior_mean_value
+        g = acc / (rho0 + acc)
+        k = g * S**2 / (g**2 * S**2 + g * (1 - g) / rho0 + 1e-30)
+        return M + k * (mu - g * M - (1 - g) * mu0)
+
+    return f
+
+
+def gamma_oracle(schedule):
+    def f(mu, t):
+        acc = schedule.A(t)
+        n = mu * (GP.prior_rate + acc) - GP.prior_shape
+        return (GA + n) / (GB + acc)
+
+    return f
+
+
+def draw_x(pair, key, n):
+    if pair is NN:
+        return M + S * jax.random.normal(key, (n,))
+    return jax.random.gamma(key, GA, (n,)) / GB
+
+
+# ------------------------------------------------------------------ same minimiser
+def newton_fit(per_example, theta0, steps):
+    """Minimise the mean of a smooth convex per-example loss of a few parameters by Newton's
+    method (exact in one step for a quadratic), in one jitted call.  Returns the minimiser and
+    its sandwich (M-estimator) standard errors sqrt(diag(H^-1 Cov(grad_i) H^-1 / n))."""
+    loss = lambda th: per_example(th).mean()
+
+    @jax.jit
+    def run(theta):
+        ridge = 1e-7 * jnp.eye(theta.size)
+        newton = lambda _, th: th - jnp.linalg.solve(jax.hessian(loss)(th) + ridge, jax.grad(loss)(th))
+        theta = jax.lax.fori_loop(0, steps, newton, theta)
+        return theta, jax.hessian(loss)(theta) + ridge, jax.jacfwd(per_example)(theta)
+
+    theta, hess, grads = (np.asarray(v, np.float64) for v in run(theta0))
+    h_inv = np.linalg.inv(hess)
+    cov = h_inv @ np.cov(grads.T) @ h_inv / grads.shape[0]
+    return theta, np.sqrt(np.diag(cov))
+
+
+def discrete_family(T):
+    """Per-step affine denoiser f = theta[i, 0] mu + theta[i, 1], step i read off t = i/T."""
+
+    def make(theta):
+        th = theta.reshape(T, 2)
+
+        def f(mu, t):
+            i = jnp.clip(jnp.round(t * T).astype(jnp.int32), 0, T - 1)
+            return th[i, 0] * mu + th[i, 1]
+
+        return f
+
+    return make
+
+
+def continuous_family(pair, schedule):
+    """Three-parameter family containing the oracle at theta = (1, 1, 0)."""
+    if pair is NN:
+
+        def make(theta):
+            def f(mu, t):
+                acc = schedule.A(t)
+                g = acc / (1.0 + acc)
+                k = g * S**2 / (g**2 * S**2 + g * (1 - g) + 1e-30)
+                return theta[0] * k * (mu - g * M) + theta[1] * M + theta[2] * t
+
+            return f
+
+    else:
+
+        def make(theta):
+            def f(mu, t):
+                acc = schedule.A(t)
+                return (theta[0] * (mu * (1.0 + acc) - 1.0) + theta[1] * GA) / (GB + acc) + theta[2] * t
+
+            return f
+
+    return make
+
+
+@pytest.mark.parametrize("pair", [NN, GP], ids=["normal", "gamma_poisson"])
+def test_weightings_share_the_minimiser_discrete(pair):
+    """Per-step affine fits under the three weightings agree with the closed-form E*[x | mu]
+    on the drawn states (RMS error < 3% of the target's s.d.)."""
+    T = 4
+    schedule = GeometricSchedule(a_max=40.0)
+    x = draw_x(pair, jax.random.PRNGKey(1), 20000)
+    key = jax.random.PRNGKey(2)
+    make = discrete_family(T)
+    exact = normal_oracle(schedule) if pair is NN else gamma_oracle(schedule)
+    fits = {}
+    theta_plain = None
+    for weighting in ("plain", "pmm", "elbo"):
+        per_example = lambda th, w=weighting: pmm_loss(pair, schedule, make(th), key, x, weighting=w, num_steps=T).per_example
+        start = jnp.tile(jnp.array([0.0, 1.0]), T) if theta_plain is None else jnp.asarray(theta_plain, jnp.float32)
+        steps = 1 if (pair is NN or weighting != "elbo") else 3  # Poisson KL is not quadratic
+        theta, _ = newton_fit(per_example, start, steps)
+        if weighting == "plain":
+            theta_plain = theta
+        fits[weighting] = jnp.asarray(theta, jnp.float32)
+    # evaluate on the states the loss used: rebuild them with the same key
+    out = pmm_loss(pair, schedule, exact, key, x, weighting="plain", num_steps=T)
+    t = out.t
+    _, k_flow = jax.random.split(key)
+    t_grid, alphas = schedule.discretise(T)
+    acc = schedule.A(t)
+    mu = pair.mean(jax.jit(pair.flow)(k_flow, x, acc))
+    ref = exact(mu, t)
+    sd = S if pair is NN else np.sqrt(GA) / GB
+    for weighting, theta in fits.items():
+        fitted = make(theta)(mu, t)
+        rms = float(jnp.sqrt(jnp.mean((fitted - ref) ** 2)))
+        assert rms < 0.03 * sd, (weighting, rms)
+    # the fits differ from each other by far less than from a wrong answer (E[x] everywhere)
+    assert float(jnp.sqrt(jnp.mean((ref - ref.mean()) ** 2))) > 0.3 * sd
+
+
+@pytest.mark.parametrize("pair", [NN, GP], ids=["normal", "gamma_poisson"])
+def test_weightings_share_the_minimiser_continuous(pair):
+    """theta = (1, 1, 0) recovers the oracle; every weighting's fit is within 4 standard errors of
+    it (sandwich estimate, each < 0.05)."""
+    schedule = GeometricSchedule(a_max=40.0) if pair is NN else PowerSchedule(a_max=20.0)
+    x = draw_x(pair, jax.random.PRNGKey(3), 20000)
+    key = jax.random.PRNGKey(4)
+    make = continuous_family(pair, schedule)
+    start = jnp.array([1.2, 0.8, 0.1])
+    for weighting in ("plain", "pmm", "elbo"):
+        per_example = lambda th, w=weighting: pmm_loss(pair, schedule, make(th), key, x, weighting=w).per_example
+        steps = 1 if (pair is NN or weighting != "elbo") else 4
+        theta, se = newton_fit(per_example, start, steps)
+        err = np.abs(theta - [1.0, 1.0, 0.0])
+        assert np.all(se < 0.05), (weighting, se)
+        assert np.all(err < 4 * se + 1e-3), (weighting, theta, se)
+
+
+# ------------------------------------------------------------------ unbiasedness with the oracle
+def mc_mean(out):
+    pe = np.asarray(out.per_example, np.float64)
+    return pe.mean(), pe.std() / np.sqrt(pe.size)
+
+
+N_MC = 200_000
+
+
+def test_normal_elbo_with_oracle_equals_quadrature_and_imMSE():
+    """E[elbo loss] = int_0^1 A'(t) Var(x|mu_t)/2 dt = log(1 + A_max s^2)/2 (I-MMSE); within 4 SE."""
+    schedule = GeometricSchedule(a_max=100.0)
+    integrand = lambda t: float(schedule.dA(t)) * 0.5 * S**2 / (1 + float(schedule.A(t)) * S**2)
+    quad = scipy.integrate.quad(integrand, 0, 1)[0]
+    np.testing.assert_allclose(quad, 0.5 * np.log1p(100.0 * S**2), rtol=1e-4)
+    x = draw_x(NN, jax.random.PRNGKey(5), N_MC)
+    out = pmm_loss(NN, schedule, normal_oracle(schedule), jax.random.PRNGKey(6), x, weighting="elbo")
+    mean, se = mc_mean(out)
+    assert se < 0.02 * quad
+    assert abs(mean - quad) < 4 * se, (mean, quad, se)
+
+
+def test_normal_pmm_weight_with_oracle_equals_quadrature():
+    """Continuous 'pmm': E = int (A'/C)^2 Var(x|mu_t) dt, C = rho0 + A (power schedule: varying weight)."""
+    schedule = PowerSchedule(a_max=30.0, power=2.0)
+    integrand = lambda t: (float(schedule.dA(t)) / (1 + float(schedule.A(t)))) ** 2 * S**2 / (1 + float(schedule.A(t)) * S**2)
+    quad = scipy.integrate.quad(integrand, 0, 1, limit=200)[0]
+    x = draw_x(NN, jax.random.PRNGKey(7), N_MC)
+    out = pmm_loss(NN, schedule, normal_oracle(schedule), jax.random.PRNGKey(8), x, weighting="pmm")
+    mean, se = mc_mean(out)
+    assert se < 0.02 * quad
+    assert abs(mean - quad) < 4 * se, (mean, quad, se)
+
+
+@pytest.mark.parametrize("weighting", ["elbo", "pmm"])
+def test_normal_discrete_with_oracle_equals_step_sum(weighting):
+    """Discrete: E[T KL_i] = sum_i alpha_i/2 Var(x|mu_{A_{i-1}}); E[T kappa_i^2 err] = sum_i kappa_i^2 Var."""
+    T = 6
+    schedule = GeometricSchedule(a_max=50.0)
+    _, alphas = schedule.discretise(T)
+    a = np.asarray(alphas, np.float64)
+    cum = np.concatenate([[0.0], np.cumsum(a)])[:-1]
+    var = S**2 / (1 + cum * S**2)
+    if weighting == "elbo":
+        ref = np.sum(a / 2 * var)
+    else:
+        ref = np.sum((a / (1.0 + cum + a)) ** 2 * var)
+    x = draw_x(NN, jax.random.PRNGKey(9), N_MC)
+    out = pmm_loss(NN, schedule, normal_oracle(schedule), jax.random.PRNGKey(10), x, weighting=weighting, num_steps=T)
+    mean, se = mc_mean(out)
+    assert se < 0.02 * ref
+    assert abs(mean - ref) < 4 * se, (mean, ref, se)
+
+
+def test_gamma_poisson_elbo_with_oracle_equals_quadrature():
+    """E[elbo] = int A'(t) (E[x log x] - E_N[f log f]) dt with f = (a+N)/(b+A), N ~ NegBin(a, b/(b+A))."""
+    schedule = PowerSchedule(a_max=20.0)
+    e_xlogx = GA / GB * (scipy.special.digamma(GA + 1) - np.log(GB))
+    n = np.arange(0, 3000)
+
+    def integrand(t):
+        acc = float(schedule.A(t))
+        f = (GA + n) / (GB + acc)
+        pmf = scipy.stats.nbinom.pmf(n, GA, GB / (GB + acc))
+        return float(schedule.dA(t)) * (e_xlogx - np.sum(pmf * f * np.log(f)))
+
+    quad = scipy.integrate.quad(integrand, 0, 1, limit=200)[0]
+    x = draw_x(GP, jax.random.PRNGKey(11), N_MC)
+    out = pmm_loss(GP, schedule, gamma_oracle(schedule), jax.random.PRNGKey(12), x, weighting="elbo")
+    mean, se = mc_mean(out)
+    assert se < 0.02 * quad
+    assert abs(mean - quad) < 4 * se, (mean, quad, se)
+
+
+# ------------------------------------------------------------------ mechanics
+def test_discrete_loss_uses_the_state_before_the_step():
+    """With a denoiser that reports the accuracy it was called at, the flow state has exactly
+    the cumulative accuracy A_{i-1} of the grid point t_{i-1} it is given."""
+    T = 5
+    schedule = PowerSchedule(a_max=10.0, power=2.0)
+    x = jnp.zeros((64,))
+    seen = {}
+
+    def spy(mu, t):
+        seen["t"] = t
+        seen["mu"] = mu
+        return mu
+
+    pmm_loss(NN, schedule, spy, jax.random.PRNGKey(0), x, weighting="plain", num_steps=T)
+    t_grid = np.asarray(schedule.discretise(T)[0])
+    assert np.all(np.isin(np.asarray(seen["t"]), t_grid[:-1]))
+
+
+def test_integer_pairs_get_integer_steps():
+    """accuracy_kind == 'integer' discretises with integer=True: the flow sees whole accuracies."""
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class IntegerNormal(type(NN)):
+        accuracy_kind = "integer"
+
+    pair = IntegerNormal()
+    schedule = PowerSchedule(a_max=3.0)
+    seen = {}
+
+    def spy(mu, t):
+        seen["t"] = t
+        return mu
+
+    pmm_loss(pair, schedule, spy, jax.random.PRNGKey(0), jnp.zeros((200,)), weighting="elbo", num_steps=10)
+    acc = np.asarray(schedule.A(seen["t"]))
+    np.testing.assert_allclose(acc, np.round(acc), atol=1e-4)
+
+
+def test_jit_and_grad_and_shapes():
+    schedule = GeometricSchedule(a_max=20.0)
+    x = jax.random.normal(jax.random.PRNGKey(0), (8, 3, 2))
+
+    def loss(w, key):
+        return pmm_loss(NN, schedule, lambda mu, t: w * mu + t[:, None, None], key, x).mean
+
+    val, grad = jax.jit(jax.value_and_grad(loss))(1.0, jax.random.PRNGKey(1))
+    assert val.shape == () and np.isfinite(float(val)) and np.isfinite(float(grad))
+    out = pmm_loss(NN, schedule, lambda mu, t: mu, jax.random.PRNGKey(1), x, weighting="elbo", num_steps=3)
+    assert out.per_example.shape == (8,) and out.t.shape == (8,)
+    for w in WEIGHTINGS:  # a perfect denoiser has zero loss under every weighting
+        out = pmm_loss(NN, schedule, lambda mu, t: x, jax.random.PRNGKey(1), x, weighting=w)
+        assert float(out.mean) == 0.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, arg",
+    [
+        (dict(weighting="kl"), "weighting"),
+        (dict(num_steps=0), "num_steps"),
+        (dict(num_steps=2.0), "num_steps"),
+        (dict(x=jnp.array(1.0)), "x"),
+        (dict(x=jnp.array([1.0, jnp.nan])), "x"),
+        (dict(pair=GP, x=jnp.array([1.0, -1.0])), "x"),
+        (dict(schedule="geometric"), "schedule"),
+        (dict(pair="normal_normal"), "pair"),
+    ],
+)
+def test_validation(kwargs, arg):
+    args = dict(pair=NN, schedule=GeometricSchedule(a_max=5.0), denoiser=lambda mu, t: mu, key=jax.random.PRNGKey(0), x=jnp.ones((4,)))
+    args.update(kwargs)
+    with pytest.raises(PMMInputError, match=arg):
+        pmm_loss(**args)
