@@ -27,7 +27,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import integrate, stats
-from scipy.special import logsumexp
 
 from pmm_ppl import get_pair
 
@@ -268,9 +267,8 @@ def test_table_covers_every_registered_pair():
 
 
 # ---------------------------------------------------------------------------------------- helpers
-def posterior_state(ref):
-    pair = ref.pair
-    return pair.update_many(pair.init(), jnp.asarray(ref.ys, jnp.float32), jnp.asarray(ref.alphas, jnp.float32))
+#: a cheap XLA backend: each test program is small and runs once, so compile time dominates
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
 @functools.cache
@@ -298,49 +296,80 @@ def textbook_dirichlet(ref):
     return np.asarray(DIR_A0) + ref.ys.sum(0)
 
 
+@functools.cache
+def reference_points(ref):
+    """Where posterior densities are compared, and their reference log densities (numpy float64)."""
+    if ref.kind == "1d":
+        q = quad_posterior(ref)
+        pts = q.points()
+        return pts, q.log_post(pts)
+    if ref.kind == "dirichlet_poisson":
+        qs = class_quads(ref)
+        means = np.array([q.mean for q in qs])
+        blocks = []
+        for k, q in enumerate(qs):  # vary class k along its grid, hold the others at their means
+            b = np.tile(means, (60, 1))
+            b[:, k] = q.points()
+            blocks.append(b)
+        pts = np.concatenate(blocks)
+        return pts, sum(qj.log_post(pts[:, j]) for j, qj in enumerate(qs))
+    conc = textbook_dirichlet(ref)
+    pts = stats.dirichlet(conc).rvs(50, random_state=np.random.default_rng(0))
+    return pts, stats.dirichlet(conc).logpdf(pts.T)
+
+
+@functools.cache
+def pair_outputs(ref):
+    """Everything the pair computes for checks (a)-(d) and (f), in one jitted call per reference."""
+    pair = ref.pair
+    pts, _ = reference_points(ref)
+    dir_pts = stats.dirichlet(textbook_dirichlet(ref)).rvs(50, random_state=np.random.default_rng(0)) if ref.kind != "1d" else np.zeros(1)
+    kl_x, kl_xhat, kl_a = (np.array([c[i] for c in ref.kl_cases], np.float32) for i in range(3))
+    a_pred = jnp.float32(ref.pred_alpha)
+
+    def compute(ys, alphas, pts, dir_pts, pred_ys, kl_x, kl_xhat, kl_a):
+        state = pair.update_many(pair.init(), ys, alphas)
+        seq = jax.lax.scan(lambda st, ya: (pair.update(st, ya[0], ya[1]), None), pair.init(), (ys, alphas))[0]
+        post, pred = pair.posterior(state), pair.predictive(state, a_pred)
+        out = {
+            "state": state, "seq": seq, "mean": pair.mean(state), "post_mean": post.mean, "post_lp": post.log_prob(pts),
+            "pred_lp": pred.log_prob(pred_ys), "pred_mean": pred.mean,
+            "pred_stat": pair.statistic(pred.mean, a_pred), "w_mu": pair.weight(a_pred) * pair.mean(state),
+            "kl": pair.divergence(kl_x, kl_xhat, kl_a),
+        }
+        if ref.kind == "dirichlet_poisson":
+            out["dir_lp"] = pair.direction_posterior(state).log_prob(dir_pts)
+        return out
+
+    args = (ref.ys, ref.alphas, pts, dir_pts, ref.pred_ys, kl_x, kl_xhat, kl_a)
+    out = jax.jit(compute, compiler_options=FAST_COMPILE)(*(jnp.asarray(v, jnp.float32) for v in args))
+    out = jax.tree.map(lambda v: np.asarray(v, F64), out)
+    out["dir_pts"] = dir_pts
+    return out
+
+
 # ---------------------------------------------------------------------------------------- (a) posterior
 @by_ref
 def test_posterior_density(ref):
-    pair, state = ref.pair, posterior_state(ref)
+    out = pair_outputs(ref)
     # the closed-form batch update equals the one-by-one online update
-    seq = pair.init()
-    for y, a in zip(ref.ys, ref.alphas):
-        seq = pair.update(seq, jnp.asarray(y, jnp.float32), jnp.float32(a))
-    np.testing.assert_allclose(seq.weight, state.weight, rtol=1e-5)
-    np.testing.assert_allclose(seq.mean, state.mean, rtol=1e-5, atol=1e-6)
-
-    post = pair.posterior(state)
-    if ref.kind == "1d":
-        q = quad_posterior(ref)
-        th = q.points()
-        got = np.asarray(post.log_prob(jnp.asarray(th, jnp.float32)), F64)
-        ref_lp = q.log_post(th)
-        np.testing.assert_allclose(got, ref_lp, atol=1e-3 * max(1.0, np.abs(ref_lp).max()), rtol=0)
-    elif ref.kind == "dirichlet_poisson":
-        qs = class_quads(ref)
-        means = np.array([q.mean for q in qs])
-        for k, q in enumerate(qs):  # vary class k along its grid, hold the others at their means
-            pts = np.tile(means, (60, 1))
-            pts[:, k] = q.points()
-            ref_lp = sum(qj.log_post(pts[:, j]) for j, qj in enumerate(qs))
-            got = np.asarray(post.log_prob(jnp.asarray(pts, jnp.float32)), F64)
-            np.testing.assert_allclose(got, ref_lp, atol=1e-3 * max(1.0, np.abs(ref_lp).max()), rtol=0)
-        # the normalised direction has the textbook Dirichlet posterior
+    np.testing.assert_allclose(out["seq"].weight, out["state"].weight, rtol=1e-5)
+    np.testing.assert_allclose(out["seq"].mean, out["state"].mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["state"].weight, ref.pair.prior_weight + ref.alphas.sum(), rtol=1e-6)
+    _, ref_lp = reference_points(ref)
+    if ref.kind == "dirichlet_multinomial":  # scipy's Dirichlet at posterior draws
+        np.testing.assert_allclose(out["post_lp"], ref_lp, atol=2e-3, rtol=1e-3)
+    else:  # quadrature-normalised prior x likelihood (per class for the Poissonised Dirichlet)
+        np.testing.assert_allclose(out["post_lp"], ref_lp, atol=1e-3 * max(1.0, np.abs(ref_lp).max()), rtol=0)
+    if ref.kind == "dirichlet_poisson":  # the normalised direction has the textbook Dirichlet posterior
         conc = textbook_dirichlet(ref)
-        pts = stats.dirichlet(conc).rvs(50, random_state=np.random.default_rng(0))
-        got = np.asarray(pair.direction_posterior(state).log_prob(jnp.asarray(pts, jnp.float32)), F64)
-        np.testing.assert_allclose(got, stats.dirichlet(conc).logpdf(pts.T), atol=2e-3, rtol=1e-3)
-    else:
-        conc = textbook_dirichlet(ref)
-        pts = stats.dirichlet(conc).rvs(50, random_state=np.random.default_rng(0))
-        got = np.asarray(post.log_prob(jnp.asarray(pts, jnp.float32)), F64)
-        np.testing.assert_allclose(got, stats.dirichlet(conc).logpdf(pts.T), atol=2e-3, rtol=1e-3)
+        np.testing.assert_allclose(out["dir_lp"], stats.dirichlet(conc).logpdf(out["dir_pts"].T), atol=2e-3, rtol=1e-3)
 
 
 # ---------------------------------------------------------------------------------------- (b) posterior mean
 @by_ref
 def test_posterior_mean(ref):
-    pair, state = ref.pair, posterior_state(ref)
+    out = pair_outputs(ref)
     if ref.kind == "1d":
         expected = quad_posterior(ref).mean
     elif ref.kind == "dirichlet_poisson":
@@ -348,16 +377,15 @@ def test_posterior_mean(ref):
     else:
         conc = textbook_dirichlet(ref)
         expected = conc / conc.sum()
-    np.testing.assert_allclose(pair.mean(state), expected, rtol=1e-3, atol=1e-6)
-    np.testing.assert_allclose(pair.posterior(state).mean, expected, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(out["mean"], expected, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(out["post_mean"], expected, rtol=1e-3, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------- (c) predictive
 @by_ref
 def test_predictive(ref):
-    pair, state = ref.pair, posterior_state(ref)
+    got = pair_outputs(ref)["pred_lp"]
     a = ref.pred_alpha
-    got = np.asarray(pair.predictive(state, jnp.float32(a)).log_prob(jnp.asarray(ref.pred_ys, jnp.float32)), F64)
     if ref.kind == "1d":
         closed = ref.textbook_predictive(ref.ys, ref.alphas, a)
         closed_lp = closed.logpmf(ref.pred_ys) if ref.discrete else closed.logpdf(ref.pred_ys)
@@ -390,8 +418,7 @@ def test_predictive(ref):
 @by_ref
 def test_divergence(ref):
     rng = np.random.default_rng(2)
-    for x, xh, a in ref.kl_cases:
-        got = float(ref.pair.divergence(jnp.asarray(x, jnp.float32), jnp.asarray(xh, jnp.float32), jnp.float32(a)))
+    for (x, xh, a), got in zip(ref.kl_cases, pair_outputs(ref)["kl"]):
         expected, se = ref.kl_reference(np.asarray(x, F64), np.asarray(xh, F64), a, rng)
         assert abs(got - expected) <= 4 * se + 1e-4 * (1 + abs(expected)), (x, xh, a, got, expected, se)
 
@@ -415,7 +442,7 @@ def simulate_flow_and_chain(pair, x, split, seed):
         return flow, state
 
     keys = jax.random.split(jax.random.PRNGKey(seed), N_REP)
-    return jax.jit(jax.vmap(one))(keys)
+    return jax.jit(jax.vmap(one), compiler_options=FAST_COMPILE)(keys)
 
 
 def _moments_close(a, b):
@@ -461,11 +488,10 @@ def test_flow_matches_sequential_updates(ref):
 # ---------------------------------------------------------------------------------------- (f) linear identity
 @by_ref
 def test_predictive_mean_is_linear_in_the_posterior_mean(ref):
-    pair, state = ref.pair, posterior_state(ref)
-    a = jnp.float32(ref.pred_alpha)
-    pred_mean = pair.predictive(state, a).mean
-    np.testing.assert_allclose(pair.statistic(pred_mean, a), pair.weight(a) * pair.mean(state), rtol=1e-5)
-    # the same mean from the independent scipy predictive
+    out = pair_outputs(ref)
+    # E_pred[s(y, alpha)] = w(alpha) mu  (s is linear in y for every pair here)
+    np.testing.assert_allclose(out["pred_stat"], out["w_mu"], rtol=1e-5)
+    # the predictive's mean equals the mean of the independent scipy predictive
     if ref.kind == "1d":
         expected = ref.textbook_predictive(ref.ys, ref.alphas, ref.pred_alpha).mean()
     else:
@@ -475,4 +501,4 @@ def test_predictive_mean_is_linear_in_the_posterior_mean(ref):
             expected = stats.nbinom.mean(conc, rate / (rate + ref.pred_alpha))
         else:
             expected = ref.pred_alpha * conc / conc.sum()
-    np.testing.assert_allclose(pred_mean, expected, rtol=1e-5)
+    np.testing.assert_allclose(out["pred_mean"], expected, rtol=1e-5)
