@@ -1,0 +1,137 @@
+"""Properties every conjugate pair must have, checked for every registered pair (default hyperparameters).
+
+A new pair is covered by registering it.  Checks (fixed seeds; hypothesis draws seeds, accuracies and
+permutations with few examples; one jit compilation per pair and check):
+
+* batched update == sequential updates (relative tolerance 1e-4 of each state leaf's scale);
+* ``update_many`` is invariant under permutations of the observations (same tolerance);
+* the flow law equals simulating the observations one by one: first and second moments of every
+  state leaf over 2000 replicates agree within 4 standard errors;
+* the posterior mean converges to ``link(x)`` at rate ``A^-1/2``: the slope of log E|mu_A - link(x)|
+  against log A, over A = 16..1024, lies in [-1.1, -0.4] (-1/2 for an interior x; up to -1 where an
+  O(1/A) prior bias dominates).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pmm_ppl
+
+PAIRS = pmm_ppl.list_pairs()
+BATCH = (3,)
+N_OBS = 3
+
+
+def _alphas(pair, raw) -> np.ndarray:
+    """Accuracies for the pair: positive reals, or whole numbers 1..3 for integer-accuracy pairs."""
+    raw = np.asarray(raw, np.float32)
+    return np.ceil(raw).astype(np.float32) if pair.accuracy_kind == "integer" else raw
+
+
+def _leaves(state) -> list[np.ndarray]:
+    return [np.asarray(leaf, np.float64) for leaf in jax.tree_util.tree_leaves(state)]
+
+
+@functools.lru_cache(maxsize=None)
+def _update_paths(name: str):
+    """jit(key, alphas, perm) -> (sequential state, update_many state, update_many on permuted observations)."""
+    pair = pmm_ppl.get_pair(name)
+
+    def run(key, alphas, perm):
+        kx, ky = jax.random.split(key)
+        x = pair.sample_data(kx, BATCH)
+        keys = jax.random.split(ky, N_OBS)
+        ys = jnp.stack([pair.sample_observation(keys[i], x, alphas[i]) for i in range(N_OBS)])
+        state0 = pair.init(BATCH)
+        seq = state0
+        for i in range(N_OBS):
+            seq = pair.update(seq, ys[i], alphas[i])
+        many = pair.update_many(state0, ys, alphas)
+        permuted = pair.update_many(state0, ys[perm], alphas[perm])
+        return seq, many, permuted
+
+    return jax.jit(run)
+
+
+def _assert_states_close(actual, expected, what: str):
+    for a, e in zip(_leaves(actual), _leaves(expected), strict=True):
+        scale = max(1.0, float(np.max(np.abs(e))))
+        np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-4 * scale, err_msg=what)
+
+
+update_inputs = dict(
+    seed=st.integers(0, 2**31 - 1),
+    raw=st.lists(st.floats(0.2, 3.0), min_size=N_OBS, max_size=N_OBS),
+    perm=st.permutations(list(range(N_OBS))),
+)
+
+
+@pytest.mark.parametrize("name", PAIRS)
+@settings(max_examples=4, deadline=None)
+@given(**update_inputs)
+def test_batched_update_equals_sequential_and_is_order_invariant(name, seed, raw, perm):
+    pair = pmm_ppl.get_pair(name)
+    seq, many, permuted = _update_paths(name)(jax.random.key(seed), jnp.asarray(_alphas(pair, raw)), jnp.asarray(perm))
+    _assert_states_close(many, seq, f"{name}: update_many vs sequential updates")
+    _assert_states_close(permuted, many, f"{name}: update_many under a permutation")
+
+
+# ---------------------------------------------------------------------- flow law
+REPLICATES = 2000
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_flow_law_equals_sequential_simulation(name):
+    pair = pmm_ppl.get_pair(name)
+    alphas = _alphas(pair, [0.5, 1.5, 2.0])  # real: A = 4; integer: (1, 2, 2), A = 5
+    total = float(alphas.sum())
+    x = pair.sample_data(jax.random.key(11), (2,))
+
+    def simulate_and_flow(key):
+        k_sim, k_flow = jax.random.split(key)
+        state = pair.init((2,))
+        for i, k in enumerate(jax.random.split(k_sim, len(alphas))):
+            state = pair.update(state, pair.sample_observation(k, x, alphas[i]), alphas[i])
+        return state, pair.flow(k_flow, x, total)
+
+    sim, flo = jax.jit(jax.vmap(simulate_and_flow))(jax.random.split(jax.random.key(12), REPLICATES))
+    sim, flo = _leaves(sim), _leaves(flo)
+    for leaf_sim, leaf_flow in zip(sim, flo, strict=True):
+        for power in (1, 2):
+            a, b = leaf_sim**power, leaf_flow**power
+            diff = np.abs(a.mean(0) - b.mean(0))
+            se = np.sqrt(a.var(0) / REPLICATES + b.var(0) / REPLICATES)
+            tol = 4 * se + 1e-4 * (1 + np.abs(a.mean(0)))  # deterministic leaves: float rounding only
+            assert np.all(diff <= tol), f"{name}: moment {power} of a state leaf differs: {diff} > {tol}"
+
+
+# ---------------------------------------------------------------------- convergence of the posterior mean
+ACCURACIES = (16.0, 64.0, 256.0, 1024.0)
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_posterior_mean_converges_at_root_A_rate(name):
+    pair = pmm_ppl.get_pair(name)
+    x = pair.sample_data(jax.random.key(21), (2,))
+    target = pair.link(x)
+
+    @jax.jit
+    def mean_abs_error(keys, total):
+        states = jax.vmap(lambda k: pair.flow(k, x, total))(keys)
+        err = jnp.abs(jax.vmap(pair.mean)(states) - target)
+        return err.sum(axis=tuple(range(2, err.ndim))).mean() if pair.event_ndim else err.mean()
+
+    keys = jax.random.split(jax.random.key(22), 500)
+    errs = np.array([float(mean_abs_error(keys, jnp.float32(a))) for a in ACCURACIES])
+    assert np.all(np.isfinite(errs)) and np.all(errs > 0), f"{name}: errors {errs}"
+    assert np.all(np.diff(errs) < 0), f"{name}: error does not shrink with A: {errs}"
+    slope = np.polyfit(np.log(ACCURACIES), np.log(errs), 1)[0]
+    assert -1.1 <= slope <= -0.4, f"{name}: log-error slope {slope:.3f} (errors {errs})"
