@@ -502,3 +502,61 @@ def test_predictive_mean_is_linear_in_the_posterior_mean(ref):
         else:
             expected = ref.pred_alpha * conc / conc.sum()
     np.testing.assert_allclose(out["pred_mean"], expected, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------- (g) NumPyro model
+@by_ref
+def test_numpyro_model_is_the_same_bayesian_model(ref):
+    """``pair.model`` (one vectorised site ``y``) and ``pair.posterior`` describe one Bayesian model:
+    log joint(theta, ys) - log posterior(theta | ys) is the log evidence, the same for every theta."""
+    from numpyro.infer.util import log_density
+
+    pair = ref.pair
+    pts, _ = reference_points(ref)
+    thetas = jnp.asarray(pts[:: max(1, len(pts) // 5)][:5], jnp.float32)
+    ys, alphas = jnp.asarray(ref.ys, jnp.float32), jnp.asarray(ref.alphas, jnp.float32)
+
+    def log_evidence(theta):
+        joint = log_density(pair.model, (ys, alphas), {}, {"theta": theta})[0]
+        state = pair.update_many(pair.init(), ys, alphas)
+        return joint - pair.posterior(state).log_prob(theta)
+
+    ev = np.asarray(jax.jit(jax.vmap(log_evidence), compiler_options=FAST_COMPILE)(thetas), F64)
+    np.testing.assert_allclose(ev, ev[0], atol=2e-3 * max(1.0, abs(ev[0])))
+
+
+# ---------------------------------------------------------------------------------------- input errors
+def test_bad_inputs_name_the_argument():
+    from pmm_ppl import PMMInputError
+    from pmm_ppl.conjugate.dirichlet_categorical import encode_tokens
+
+    np.testing.assert_array_equal(encode_tokens(np.array([2, 0]), 3), np.eye(3)[[2, 0]])
+    bad = [
+        (lambda: encode_tokens(np.array([0, 3]), 3), "indices"),
+        (lambda: encode_tokens(np.array([0.0, np.nan]), 3), "indices"),
+        (lambda: encode_tokens(np.array([0.5]), 3), "indices"),
+        (lambda: get_pair("dirichlet_categorical", num_classes=3, noise=1.0), "noise"),
+        (lambda: get_pair("dirichlet_categorical", num_classes=3, prior_concentration=(1.0, 2.0)), "prior_concentration"),
+        (lambda: get_pair("dirichlet_multinomial", num_classes=1), "num_classes"),
+        (lambda: get_pair("gamma_exponential", prior_shape=1.0), "prior_shape"),
+        (lambda: get_pair("gamma_gamma", shape=-1.0), "shape"),
+        (lambda: get_pair("beta_binomial", prior_concentration0=0.0), "prior_concentration0"),
+    ]
+    dc = get_pair("dirichlet_categorical", num_classes=3)
+    dm = get_pair("dirichlet_multinomial", num_classes=3)
+    bb, ge = get_pair("beta_binomial"), get_pair("gamma_exponential")
+    bad += [
+        (lambda: dc.validate_data(np.array([0.5, 0.6, 0.0])), "x"),  # not on the simplex
+        (lambda: dc.validate_data(np.array([1.0, 0.0])), "x"),  # wrong event shape
+        (lambda: dc.validate_observation(np.array([1.0, -1.0, 0.0])), "y"),
+        (lambda: dm.validate_observation(np.array([1.5, 0.0, 0.0])), "y"),
+        (lambda: dm.predictive(dm.init(), 2.5), "alpha"),  # integer accuracy
+        (lambda: bb.validate_data(np.array([1.2])), "x"),
+        (lambda: bb.validate_observation(np.array([0.5])), "y"),
+        (lambda: ge.validate_data(np.array([0.0])), "x"),
+        (lambda: ge.validate_observation(np.array([np.nan])), "y"),
+        (lambda: ge.flow(jax.random.PRNGKey(0), np.array([-1.0]), 1.0), "x"),
+    ]
+    for call, name in bad:
+        with pytest.raises(PMMInputError, match=rf"^{name}:"):
+            call()
