@@ -189,14 +189,16 @@ def coarsen_increments(dB: Array, factor: int) -> Array:
 
 
 def diffrax_sde_solve(pair: Any, schedule: Any, posterior_mean: PosteriorMean, mu_init: Array, path: Any,
-                      t0: float, t1: float, num_steps: int, solver: Any = None, save_ts: Array | None = None):
+                      t0: float, t1: float, num_steps: int, solver: Any = None, save_ts: Array | None = None,
+                      max_steps: int | None = None):
     """Reference solution of the same SDE with diffrax: ``MultiTerm(ODETerm(drift),
     ControlTerm(diagonal diffusion, path))`` on a constant step ``(t1 - t0)/num_steps``.
 
     ``path`` is a diffrax Brownian path of shape ``mu_init.shape`` (e.g. ``VirtualBrownianTree``;
     ``levy_area=diffrax.SpaceTimeLevyArea`` for :class:`diffrax.ShARK`).  ``solver`` defaults to
     :class:`diffrax.Euler` (which reproduces :func:`euler_maruyama` on the same increments).
-    Returns :math:`\\mu(t_1)` or, with ``save_ts``, the values at those times (leading axis)."""
+    Returns :math:`\\mu(t_1)` or, with ``save_ts``, the values at those times (leading axis).
+    ``num_steps`` may be traced (one compilation for several step counts) if ``max_steps`` is given."""
     solver = diffrax.Euler() if solver is None else solver
     drift = diffrax.ODETerm(lambda t, y, args: sde_drift(pair, schedule, posterior_mean, t, y))
     noise = diffrax.ControlTerm(
@@ -205,7 +207,7 @@ def diffrax_sde_solve(pair: Any, schedule: Any, posterior_mean: PosteriorMean, m
     saveat = diffrax.SaveAt(t1=True) if save_ts is None else diffrax.SaveAt(ts=save_ts)
     sol = diffrax.diffeqsolve(
         diffrax.MultiTerm(drift, noise), solver, t0=t0, t1=t1, dt0=(t1 - t0) / num_steps, y0=mu_init,
-        saveat=saveat, max_steps=num_steps + 2,
+        saveat=saveat, max_steps=num_steps + 2 if max_steps is None else max_steps,
     )
     return sol.ys[0] if save_ts is None else sol.ys
 
