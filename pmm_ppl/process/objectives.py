@@ -168,3 +168,6 @@ def pmm_loss(
             per_example = num_steps * jnp.where(positive, div, jnp.zeros_like(div))
 
     return LossOutput(per_example.mean(), per_example, t)
+
+
+__all__ = ["LossOutput", "WEIGHTINGS", "pmm_loss"]

@@ -271,3 +271,6 @@ def decode_tokens(probs: Array, method: str = "argmax", key: Array | None = None
         logits = jnp.log(jnp.clip(probs, 0.0, None))
         return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
     raise PMMInputError(f"method: expected 'argmax' or 'categorical', got {method!r}")
+
+
+__all__ = ["Inpaint", "OUTPUTS", "Prefix", "decode_tokens", "sample"]

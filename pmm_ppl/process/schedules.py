@@ -217,3 +217,6 @@ def schedule_for(pair: Any, kind: str = "geometric", a_max: float | None = None,
     if kind == "power":
         return PowerSchedule(a_max=a_max, power=power)
     raise PMMInputError(f"kind: expected 'geometric' or 'power', got {kind!r}")
+
+
+__all__ = ["GeometricSchedule", "PowerSchedule", "Schedule", "schedule_for"]
