@@ -113,6 +113,25 @@ def _check_accuracy_shape(pair: "ConjugatePair", state: Any, alpha: Any, name: s
         raise V.PMMInputError(f"{name}: shape {_shape(alpha)} does not broadcast to the state's batch shape {batch}")
 
 
+def _check_observation_support(pair: "ConjugatePair", y: Any, alpha: Any, name: str, stacked: bool) -> None:
+    """``y`` must be in the support of ``observation(theta, alpha)`` (e.g. ``y <= n`` for Binomial(n),
+    counts summing to ``n`` for Multinomial(n)); theta is any feasible prior value, since for every
+    pair the support depends on the accuracy only.  Concrete values only."""
+    if V.is_traced(y) or V.is_traced(alpha):
+        return
+    a = jnp.asarray(alpha)
+    if stacked and a.ndim:
+        a = a.reshape(a.shape + (1,) * (jnp.ndim(y) - pair.event_ndim - a.ndim))
+    try:
+        support = pair.prior().support
+        theta = support.feasible_like(jnp.zeros(pair.event_shape()))
+        ok = np.asarray(pair.observation(theta, a).support(jnp.asarray(y)))
+    except Exception:  # an observation law that cannot be built this way: the value checks above stand
+        return
+    if not np.all(ok):
+        raise V.PMMInputError(f"{name}: {int(ok.size - ok.sum())} value(s) are not possible observations at the given accuracy (outside the support of the observation model)")
+
+
 def _check_data(pair: "ConjugatePair", x: Any, name: str) -> Array:
     x = pair.validate_data(x, name)
     return V.check_event_shape(x, name, tuple(pair.event_shape()))
@@ -123,6 +142,7 @@ def _check_update(pair, state, y, alpha, *rest):
     alpha = pair.validate_accuracy(alpha, "alpha")
     _check_observation_shape(pair, state, y, "y", stacked=False)
     _check_accuracy_shape(pair, state, alpha, "alpha", None)
+    _check_observation_support(pair, y, alpha, "y", stacked=False)
     return (state, y, alpha, *rest)
 
 
@@ -133,6 +153,7 @@ def _check_update_many(pair, state, ys, alphas, *rest):
         raise V.PMMInputError("ys: observations must be stacked on a leading axis, got a scalar")
     _check_observation_shape(pair, state, ys, "ys", stacked=True)
     _check_accuracy_shape(pair, state, alphas, "alphas", _shape(ys)[0])
+    _check_observation_support(pair, ys, alphas, "ys", stacked=True)
     return (state, ys, alphas, *rest)
 
 
