@@ -546,7 +546,11 @@ def test_bad_inputs_name_the_argument():
     dm = get_pair("dirichlet_multinomial", num_classes=3)
     bb, ge = get_pair("beta_binomial"), get_pair("gamma_exponential")
     bad += [
-        (lambda: dc.validate_data(np.array([0.5, 0.6, 0.0])), "x"),  # not on the simplex
+        (lambda: dc.validate_data(np.array([0.5, -0.1, 0.0])), "x"),  # negative intensity
+        (lambda: dm.validate_data(np.array([0.5, 0.6, 0.0])), "x"),  # not on the simplex
+        (lambda: dm.update(dm.init(), np.array([1.0, 2.0, 0.0]), 2.0), "y"),  # counts do not sum to n
+        (lambda: bb.update_many(bb.init(), np.array([3.0, 1.0]), np.array([2.0, 2.0])), "ys"),  # y > n
+        (lambda: dm.flow(jax.random.PRNGKey(0), np.array([0.2, 0.3, 0.5]), 2.5), "total_accuracy"),
         (lambda: dc.validate_data(np.array([1.0, 0.0])), "x"),  # wrong event shape
         (lambda: dc.validate_observation(np.array([1.0, -1.0, 0.0])), "y"),
         (lambda: dm.validate_observation(np.array([1.5, 0.0, 0.0])), "y"),

@@ -80,6 +80,11 @@ class BetaBinomial(LinearPair):
     def predictive(self, state: RunningMean, alpha) -> dist.Distribution:
         return dist.BetaBinomial(state.weight * state.mean, state.weight * (1.0 - state.mean), _trials(alpha))
 
+    def flow(self, key, x, total_accuracy):
+        """Flow state; the total number of trials ``total_accuracy`` must be whole (rounded when traced)."""
+        V.check_integer(total_accuracy, "total_accuracy")
+        return super().flow(key, x, total_accuracy)
+
     def divergence(self, x, xhat, alpha):
         x = jnp.asarray(x)
         xhat = jnp.asarray(xhat)

@@ -5,8 +5,10 @@ per class); :math:`c_0 = \sum_k a_{0k}`, :math:`\mu_0 = a_0/c_0`.
 
 **DirichletCategorical** (``"dirichlet_categorical"``, tokens; Poissonised, real accuracy)
 
-Data         a one-hot vector :math:`x \in \{e_1, \dots, e_K\}` (soft labels on the simplex are accepted);
-             ``encode_tokens`` turns class indices into one-hot vectors.
+Data         a one-hot vector :math:`x \in \{e_1, \dots, e_K\}` (``encode_tokens`` turns class indices
+             into one-hot vectors); soft labels on the simplex work too.  ``validate_data`` accepts any
+             non-negative vector, the support of the Poissonised prior below, so that prior draws are
+             valid data (SBC); the channel and the flow are defined for any such intensity vector.
 Channel      :math:`\mathrm{link}(x) = (1-\epsilon)x + \epsilon/K`.  :math:`\epsilon = 0`: noiseless
              Poissonised channel -- a position keeps the prior mean until its first count
              arrives (probability :math:`e^{-A}` of "not yet revealed"), i.e. masked / absorbing
@@ -172,6 +174,13 @@ class DirichletCategorical(_DirichletPrior):
         if np.ndim(eps) != 0 or not 0.0 <= float(eps) < 1.0:
             raise V.PMMInputError(f"noise: must be a number in [0, 1), got {self.noise!r}")
 
+    def validate_data(self, x, name="x"):
+        """Non-negative vectors of shape ``(K,)``: the support of the Poissonised prior, which contains
+        the one-hot tokens and the simplex (soft labels).  The simplex is not enforced so that prior draws
+        (``sample_data``, used by SBC) are valid data, as the pair protocol requires."""
+        V.check_event_shape(x, name, (self.num_classes,))
+        return V.check_positive(x, name, allow_zero=True)
+
     def link(self, x):
         return (1.0 - self.noise) * jnp.asarray(x) + self.noise / self.num_classes
 
@@ -237,6 +246,11 @@ class DirichletMultinomial(_DirichletPrior):
 
     def predictive(self, state: RunningMean, alpha) -> dist.Distribution:
         return dist.DirichletMultinomial(state.weight[..., None] * state.mean, total_count=_whole(alpha))
+
+    def flow(self, key, x, total_accuracy):
+        """Flow state; the total number of draws ``total_accuracy`` must be whole (rounded when traced)."""
+        V.check_integer(total_accuracy, "total_accuracy")
+        return super().flow(key, x, total_accuracy)
 
     def divergence(self, x, xhat, alpha):
         x, xhat = jnp.asarray(x), jnp.asarray(xhat)
