@@ -127,3 +127,22 @@ def test_cox_samplers_reproduce_target(prob):
     pmf = lambda k: prob.pmf(prob.a_max, k)  # noqa: E731
     for s in (res.counts[:, 0], tl[-1]):
         assert K.chi2_gof(np.asarray(s), pmf)[1] > P_MIN
+
+
+def test_process_sampler_is_tau_leaping(prob):
+    """The library's plug-in sampler on Gamma-Poisson (output='mean', T = 8) has the tau-leaping law of
+    the exact recursion: N = (b0 + A) mu - a0 passes a chi-square test against tau_leap_pmf."""
+    from pmm_ppl.process.oracles import empirical_oracle
+    from pmm_ppl.process.sampler import sample
+
+    sched = GeometricSchedule(a_max=prob.a_max, scale=1.0)
+    f = empirical_oracle(prob.pair, sched, jnp.array(prob.rates), jnp.array(prob.weights))
+    mu = sample(prob.pair, f, jax.random.key(0), 6000, (), sched, 8, output="mean")
+    n = np.rint(np.asarray(mu, np.float64) * (1.0 + prob.a_max) - 1.0).astype(int)
+    _, a_grid = D.accuracy_grid(sched, 8)
+    a_grid = np.asarray(a_grid, np.float64)
+    a_grid[-1] = prob.a_max
+    p = K.tau_leap_pmf(prob, a_grid, 80)
+    assert K.chi2_gof(n, lambda k: np.where(k <= 80, p[np.minimum(k, 80)], 0.0))[1] > P_MIN
+    # and it is measurably off the exact law at 8 steps (TV of the recursion ~ 0.07)
+    assert 0.5 * np.abs(p - prob.pmf(prob.a_max, np.arange(81))).sum() > 0.03
