@@ -1,0 +1,474 @@
+r"""The likelihood bound (ELBO) of a PMM model, in discrete and continuous time.
+
+The model (DESIGN sections 4-5).  With a schedule discretised into ``T`` steps (grid
+:math:`t_0 = 0 < \dots < t_T = 1`, accuracies :math:`\alpha_i`), the generative model draws
+:math:`y_i \sim \pi_{\alpha_i}(\cdot \mid \mathrm{link}(f(\mu_{i-1}, t_{i-1})))` and folds each
+:math:`y_i` into the conjugate posterior (so :math:`\mu_{i-1}` is a function of :math:`y_{<i}`),
+then emits the datum from a reconstruction law :math:`p_{\mathrm{rec}}(x \mid \mu_T)`.  The
+variational (forward) process is the PMM flow itself,
+:math:`q(y_i \mid x) = \pi_{\alpha_i}(\cdot \mid \mathrm{link}(x))`, so
+
+.. math::
+
+   -\log p(x) \;\le\; \mathcal L_T(x) = \sum_{i=1}^T E_q\,
+     KL\big(\pi_{\alpha_i}(\cdot|x) \,\|\, \pi_{\alpha_i}(\cdot|f(\mu_{i-1}, t_{i-1}))\big)
+     \;+\; E_q\big[-\log p_{\mathrm{rec}}(x \mid \mu_T)\big].
+
+The :math:`i`-th KL only involves the state *before* step :math:`i`, whose law under :math:`q` is
+the flow at :math:`A_{i-1}` (DESIGN section 3).  Two unbiased estimators are offered
+(``mode``): ``"marginal"`` draws an *independent* flow state for every term (the terms are then
+independent, and the variance of the sum is the sum of the variances), ``"chain"`` runs the forward
+chain :math:`y_i \sim \pi_{\alpha_i}(\cdot|x)` and evaluates every term on one path (positively
+correlated terms: usually a larger variance, but it is the literal path-wise ELBO).
+
+Continuous time.  Every channel in the library has a KL linear in the accuracy,
+:math:`KL(\pi_\alpha(\cdot|x)\|\pi_\alpha(\cdot|\hat x)) = \alpha D_1(x, \hat x)` with
+:math:`D_1` = ``pair.divergence(x, xhat, 1)``; as :math:`T \to \infty`
+
+.. math::
+
+   \mathcal L_\infty(x) = \int_0^1 A'(t)\, E_q\, D_1\big(x, f(\mu_t, t)\big)\, dt
+     + E_q\big[-\log p_{\mathrm{rec}}(x \mid \mu_1)\big],
+
+estimated with stratified, importance-sampled times (see :func:`continuous_elbo`).  With the exact denoiser
+:math:`f = E^*[x|\mu]` the continuous path measure of the model is the true law of the posterior
+path, and :math:`\mathcal L_\infty(x) = -\log p^*(x) + E_q[\log p^*(x \mid \mu_{0:1}) -
+\log p_{\mathrm{rec}}(x\mid\mu_1)]`: exact up to the reconstruction gap, which vanishes when
+:math:`A_{\max}` resolves the data.  The discrete bound is looser (the plug-in step uses
+:math:`\pi(\cdot|E^*x)` instead of the true predictive mixture) and tightens as ``T`` grows.
+
+Reconstruction (the discretisation, explicit).  ``recon`` is one of
+
+* :class:`DiscretisedGaussian` -- real data on a grid of ``num_levels`` values in
+  ``[low, high]`` (images: 256 levels in [-1, 1] for MNIST, 17 for sklearn digits 0..16):
+  :math:`p_{\mathrm{rec}}(x|\mu_T) = \int_{\text{bin}(x)} N(u;\, f(\mu_T, 1), \sigma^2)\,du`, bins of
+  width :math:`2h = (\text{high}-\text{low})/(L-1)` centred on the levels, the edge bins extended
+  to :math:`\pm\infty` (as in BFN); :math:`\sigma = 1/\sqrt{C_T}` by default, the posterior s.d. of
+  the final state (:math:`C_T = \rho_0 + A_{\max}`).  A bound on the negative log *probability*
+  of the discrete datum.
+* :class:`GaussianDensity` -- undiscretised real data: :math:`N(x; f(\mu_T,1), \sigma^2)`, a bound
+  on a negative log *density* (not comparable across discretisations).
+* :class:`CategoricalReconstruction` -- tokens (one-hot ``x``, shape ``(..., L, K)``):
+  :math:`p_{\mathrm{rec}}(x|\mu_T) = \prod_{\text{positions}} f(\mu_T, 1)_{x}`, the exact categorical
+  of the clean tokens (the denoiser's output is a probability vector over clean tokens; for the
+  noisy channel it is *not* passed through ``link``).  Log-probabilities are floored at
+  :math:`\log 10^{-30}`.
+* :class:`DiscretisedGamma` -- counts: :math:`\theta \sim \mathrm{Gamma}(C_T f, C_T)` (the
+  conjugate posterior of the final state with its mean replaced by :math:`f(\mu_T, 1)`) integrated
+  over the count's rounding bin :math:`[x - 1/2, x + 1/2) \cap [0, \infty)`.
+
+``default_reconstruction(pair)`` picks the token / count ones; real data must say how it is
+discretised.  Results are in nats per example; :func:`to_bits_per_dim` converts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import gammainc, gammaincc, log_ndtr
+
+from pmm_ppl.conjugate import validation as V
+from pmm_ppl.conjugate.base import ConjugatePair
+
+Array = jax.Array
+Denoiser = Callable[[Array, Array], Array]
+
+LOG_PROB_FLOOR = math.log(1e-30)
+#: share of the continuous-time proposal kept uniform (caps the importance weights at 1/DEFENSIVE_MASS)
+DEFENSIVE_MASS = 0.2
+
+
+# ---------------------------------------------------------------------------------- results
+class ELBOEstimate(NamedTuple):
+    """Monte Carlo estimate of the bound, per example.
+
+    ``nats``: ``(N,)`` estimate of :math:`\\mathcal L(x)` (upper bound on :math:`-\\log p(x)`);
+    ``stderr``: ``(N,)`` its standard error; ``kl``: ``(N,)`` the diffusion part (sum of the step
+    KLs, or the time integral); ``recon``: ``(N,)`` the mean :math:`-\\log p_{\\mathrm{rec}}`;
+    ``kl_per_step``: ``(N, T)`` mean KL of each step (discrete time) or ``None``.
+    """
+
+    nats: Array
+    stderr: Array
+    kl: Array
+    recon: Array
+    kl_per_step: Array | None = None
+
+    def mean(self) -> tuple[float, float]:
+        """Mean over the examples and its standard error (Monte Carlo noise only, examples fixed)."""
+        n = self.nats.shape[0]
+        return float(jnp.mean(self.nats)), float(jnp.sqrt(jnp.sum(self.stderr**2)) / n)
+
+
+def to_bits_per_dim(nats: Any, num_dims: int) -> Any:
+    """Nats per example -> bits per dimension (or per character): :math:`\\text{nats} / (D \\ln 2)`."""
+    if not isinstance(num_dims, (int, np.integer)) or isinstance(num_dims, bool) or num_dims < 1:
+        raise V.PMMInputError(f"num_dims: must be a positive integer, got {num_dims!r}")
+    return nats / (num_dims * math.log(2.0))
+
+
+# ---------------------------------------------------------------------------------- reconstruction
+def _sum_per_example(v: Array) -> Array:
+    return v.reshape(v.shape[0], -1).sum(-1)
+
+
+def _final_std(state: Any, like: Array, std: float | None) -> Array:
+    if std is not None:
+        return jnp.asarray(std, dtype=like.dtype)
+    c = jnp.asarray(state.weight)
+    return jax.lax.rsqrt(c.reshape(c.shape + (1,) * (like.ndim - c.ndim)))
+
+
+def _log_interval_normal(a: Array, b: Array) -> Array:
+    r""":math:`\log(\Phi(b) - \Phi(a))` for standardised edges :math:`a < b` (``-inf``/``+inf`` allowed),
+    stable in both tails (reflect so that the interval's lower end is below 0)."""
+    flip = a > 0
+    lo, hi = jnp.where(flip, -b, a), jnp.where(flip, -a, b)
+    log_hi, log_lo = log_ndtr(hi), log_ndtr(lo)
+    return log_hi + jnp.log1p(-jnp.exp(jnp.minimum(log_lo - log_hi, 0.0)))
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscretisedGaussian:
+    """Gaussian around :math:`f(\\mu_T, 1)` integrated over the datum's bin on a grid of ``num_levels``
+    values in ``[low, high]`` (edge bins extended to infinity); ``std=None``: :math:`1/\\sqrt{C_T}`."""
+
+    num_levels: int
+    low: float = -1.0
+    high: float = 1.0
+    std: float | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.num_levels, (int, np.integer)) or isinstance(self.num_levels, bool) or self.num_levels < 2:
+            raise V.PMMInputError(f"num_levels: must be an integer >= 2, got {self.num_levels!r}")
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
+            raise V.PMMInputError(f"low, high: need finite low < high, got {self.low!r}, {self.high!r}")
+        if self.std is not None:
+            V.check_hyper_positive(self.std, "std")
+
+    @property
+    def half_width(self) -> float:
+        return 0.5 * (self.high - self.low) / (self.num_levels - 1)
+
+    def validate(self, x: Any, name: str = "x") -> None:
+        arr = np.asarray(x, dtype=np.float64)
+        k = (arr - self.low) / (2 * self.half_width)
+        if np.any(k < -1e-4) or np.any(k > self.num_levels - 1 + 1e-4) or np.any(np.abs(k - np.round(k)) > 1e-3):
+            raise V.PMMInputError(
+                f"{name}: DiscretisedGaussian needs values on the grid of {self.num_levels} levels in "
+                f"[{self.low}, {self.high}] (step {2 * self.half_width:.6g})"
+            )
+
+    def neg_log_prob(self, pair: ConjugatePair, state: Any, xhat: Array, x: Array) -> Array:
+        sd = _final_std(state, x, self.std)
+        h = self.half_width
+        lo = jnp.where(x - h <= self.low, -jnp.inf, (x - h - xhat) / sd)
+        hi = jnp.where(x + h >= self.high, jnp.inf, (x + h - xhat) / sd)
+        return -_sum_per_example(_log_interval_normal(lo, hi))
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianDensity:
+    """Undiscretised real data: :math:`-\\log N(x; f(\\mu_T,1), \\sigma^2)`, ``std=None``: :math:`1/\\sqrt{C_T}`."""
+
+    std: float | None = None
+
+    def validate(self, x: Any, name: str = "x") -> None:
+        V.check_finite(x, name)
+
+    def neg_log_prob(self, pair: ConjugatePair, state: Any, xhat: Array, x: Array) -> Array:
+        sd = _final_std(state, x, self.std)
+        lp = -0.5 * ((x - xhat) / sd) ** 2 - jnp.log(sd) - 0.5 * math.log(2 * math.pi)
+        return -_sum_per_example(lp)
+
+
+@dataclasses.dataclass(frozen=True)
+class CategoricalReconstruction:
+    """Tokens: :math:`-\\sum_{\\text{positions}} \\log f(\\mu_T, 1)_{x}` (floored at :math:`\\log 10^{-30}`)."""
+
+    def validate(self, x: Any, name: str = "x") -> None:
+        arr = np.asarray(x)
+        if not np.all((arr == 0) | (arr == 1)) or not np.allclose(arr.sum(-1), 1.0):
+            raise V.PMMInputError(f"{name}: the categorical reconstruction needs one-hot tokens (see encode_tokens)")
+
+    def neg_log_prob(self, pair: ConjugatePair, state: Any, xhat: Array, x: Array) -> Array:
+        logp = jnp.maximum(jnp.log(jnp.maximum(xhat, 0.0)), LOG_PROB_FLOOR)
+        return -_sum_per_example(x * logp)
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscretisedGamma:
+    """Counts: :math:`\\mathrm{Gamma}(C_T f, C_T)` integrated over :math:`[x - 1/2, x + 1/2) \\cap [0, \\infty)`."""
+
+    def validate(self, x: Any, name: str = "x") -> None:
+        V.check_counts(x, name)
+
+    def neg_log_prob(self, pair: ConjugatePair, state: Any, xhat: Array, x: Array) -> Array:
+        c = jnp.asarray(state.weight)
+        c = c.reshape(c.shape + (1,) * (x.ndim - c.ndim))
+        shape = jnp.maximum(c * xhat, 1e-30)
+        lo, hi = c * jnp.maximum(x - 0.5, 0.0), c * (x + 0.5)
+        # lower-tail difference below the mean, upper-tail difference above it (no cancellation)
+        below = gammainc(shape, hi) - gammainc(shape, lo)
+        above = gammaincc(shape, lo) - gammaincc(shape, hi)
+        p = jnp.where(lo > shape, above, below)
+        return -_sum_per_example(jnp.maximum(jnp.log(jnp.maximum(p, 0.0)), LOG_PROB_FLOOR))
+
+
+Reconstruction = DiscretisedGaussian | GaussianDensity | CategoricalReconstruction | DiscretisedGamma
+
+
+def default_reconstruction(pair: ConjugatePair) -> Reconstruction:
+    """Categorical for token pairs, discretised Gamma for Gamma-Poisson counts; real data must choose
+    (:class:`DiscretisedGaussian` with its number of levels, or :class:`GaussianDensity`)."""
+    if pair.name == "dirichlet_categorical":
+        return CategoricalReconstruction()
+    if pair.name == "gamma_poisson":
+        return DiscretisedGamma()
+    raise V.PMMInputError(
+        f"recon: no default reconstruction for the {pair.name!r} pair; pass e.g. DiscretisedGaussian(num_levels=256) "
+        "for images on a grid in [-1, 1], or GaussianDensity() for a bound on a density"
+    )
+
+
+# ---------------------------------------------------------------------------------- shared checks
+def _prepare(pair: Any, x: Any, recon: Any, num_mc: Any, name_mc: str = "num_mc") -> tuple[Array, Reconstruction]:
+    if not isinstance(pair, ConjugatePair):
+        raise V.PMMInputError(f"pair: expected a conjugate pair, got {type(pair).__name__}")
+    if recon is None:
+        recon = default_reconstruction(pair)
+    if not hasattr(recon, "neg_log_prob"):
+        raise V.PMMInputError(f"recon: expected a reconstruction such as DiscretisedGaussian, got {recon!r}")
+    if not isinstance(num_mc, (int, np.integer)) or isinstance(num_mc, bool) or num_mc < 2:
+        raise V.PMMInputError(f"{name_mc}: must be an integer >= 2 (the standard error needs two draws), got {num_mc!r}")
+    x = pair.validate_data(x, "x")
+    V.check_event_shape(x, "x", tuple(pair.event_shape()))
+    if x.ndim < pair.event_ndim + 1:
+        raise V.PMMInputError(f"x: expected a leading axis of examples, got shape {tuple(np.shape(x))}")
+    recon.validate(x, "x")
+    return jnp.asarray(x, dtype=jnp.result_type(float)), recon
+
+
+def _repeat(x: Array, num_mc: int) -> Array:
+    """``(N, ...)`` -> ``(R*N, ...)``, replicate-major."""
+    return jnp.broadcast_to(x[None], (num_mc,) + x.shape).reshape((num_mc * x.shape[0],) + x.shape[1:])
+
+
+def _per_example_stats(totals: Array, num_mc: int, n: int) -> tuple[Array, Array]:
+    v = totals.reshape(num_mc, n)
+    return v.mean(0), v.std(0, ddof=1) / math.sqrt(num_mc)
+
+
+def _accuracy_for_batch(pair: ConjugatePair, a: Array, x: Array) -> Array:
+    """Per-row accuracy ``(B,)`` reshaped to broadcast against the data's batch shape."""
+    batch_ndim = len(pair.batch_shape_of(x))
+    return a.reshape(a.shape + (1,) * (batch_ndim - 1))
+
+
+# ---------------------------------------------------------------------------------- discrete time
+def _step_capacity(num_steps: int) -> int:
+    """Padded length of the step arrays: the next power of two, at least 256, so that every
+    ``num_steps <= 256`` (and then each octave) shares one compilation; the loop runs ``num_steps``
+    iterations, the padding costs nothing."""
+    return max(256, 1 << (int(num_steps) - 1).bit_length())
+
+
+@functools.partial(jax.jit, static_argnames=("pair", "denoiser", "recon", "num_mc", "chain"))
+def _discrete_impl(pair, denoiser, recon, key, x, num_steps, t_grid, a_grid, alphas, num_mc, chain):
+    """``t_grid``, ``a_grid`` ``(cap+1,)`` and ``alphas`` ``(cap,)`` padded; ``num_steps`` traced."""
+    n = x.shape[0]
+    xr = _repeat(x, num_mc)
+    B = xr.shape[0]
+    cap = alphas.shape[0]
+    k_steps, k_final = jax.random.split(key)
+
+    def kl_term(mu, i):
+        xhat = denoiser(mu, jnp.full((B,), t_grid[i]))
+        return _sum_per_example(pair.divergence(xr, xhat, alphas[i]))
+
+    def body(i, carry):
+        state, kls = carry
+        k = jax.random.fold_in(k_steps, i)
+        if chain:
+            kl = kl_term(pair.mean(state), i)
+            alpha = alphas[i]
+            safe = jnp.where(alpha > 0, alpha, 1.0)
+            new = pair.update(state, pair.sample_observation(k, xr, safe), safe)
+            state = jax.tree_util.tree_map(lambda a, b: jnp.where(alpha > 0, a, b), new, state)
+        else:
+            kl = kl_term(pair.mean(pair.flow(k, xr, a_grid[i])), i)
+        return state, kls.at[i].set(kl)
+
+    init_state = pair.init(pair.batch_shape_of(xr))
+    state_T, kls = jax.lax.fori_loop(0, num_steps, body, (init_state, jnp.zeros((cap, B), xr.dtype)))
+    if not chain:
+        state_T = pair.flow(k_final, xr, a_grid[num_steps])
+
+    xhat_T = denoiser(pair.mean(state_T), jnp.ones((B,), xr.dtype))
+    rec = recon.neg_log_prob(pair, state_T, xhat_T, xr)  # (B,)
+    kl_sum = kls.sum(0)
+    nats, se = _per_example_stats(kl_sum + rec, num_mc, n)
+    return ELBOEstimate(
+        nats=nats,
+        stderr=se,
+        kl=kl_sum.reshape(num_mc, n).mean(0),
+        recon=rec.reshape(num_mc, n).mean(0),
+        kl_per_step=kls.reshape(cap, num_mc, n).mean(1).T,  # (n, cap); sliced to T by the caller
+    )
+
+
+def discrete_elbo(
+    pair: ConjugatePair,
+    denoiser: Denoiser,
+    key: Array,
+    x: Any,
+    schedule: Any,
+    num_steps: int,
+    recon: Reconstruction | None = None,
+    num_mc: int = 16,
+    mode: str = "marginal",
+) -> ELBOEstimate:
+    r"""Monte Carlo estimate of the ``T``-step bound :math:`\mathcal L_T(x) \ge -\log p(x)` per example.
+
+    ``x``: ``(N, *data_shape)``; ``denoiser(mu, t)``; ``schedule`` with ``discretise`` (integer
+    accuracies for integer-accuracy pairs); ``num_mc`` replicates per example (the standard error
+    is over them); ``mode`` ``"marginal"`` (an independent flow draw per term) or ``"chain"`` (one
+    forward path per replicate).  ``recon`` defaults to :func:`default_reconstruction`.  Cost:
+    ``T`` denoiser calls on a batch of ``num_mc * N``.  The step loop is compiled once for every
+    ``T <= 256`` (then once per octave) for a given pair, denoiser, reconstruction, ``num_mc`` and
+    data shape, so sweeping ``T`` is cheap.
+    """
+    x, recon = _prepare(pair, x, recon, num_mc)
+    if mode not in ("marginal", "chain"):
+        raise V.PMMInputError(f"mode: expected 'marginal' or 'chain', got {mode!r}")
+    integer = getattr(pair, "accuracy_kind", "real") == "integer"
+    t_grid, alphas = schedule.discretise(num_steps, integer=integer)
+    if integer:
+        a_grid = jnp.concatenate([jnp.zeros((1,), alphas.dtype), jnp.cumsum(alphas)])
+    else:
+        a_grid = schedule.A(t_grid).at[-1].set(float(schedule.a_max))
+    T = int(alphas.shape[0])
+    pad = _step_capacity(T) - T
+    t_grid, a_grid = jnp.pad(t_grid, (0, pad), mode="edge"), jnp.pad(a_grid, (0, pad), mode="edge")
+    alphas = jnp.pad(alphas, (0, pad))
+    est = _discrete_impl(pair, denoiser, recon, key, x, jnp.asarray(T, jnp.int32), t_grid, a_grid, alphas, int(num_mc), mode == "chain")
+    return est._replace(kl_per_step=est.kl_per_step[:, :T])
+
+
+# ---------------------------------------------------------------------------------- continuous time
+def _diffusion_integrand(pair, denoiser, schedule, key, xr, t):
+    r""":math:`A'(t)\, D_1(x, f(\mu_t, t))` per row, one flow draw per row."""
+    state = pair.flow(key, xr, _accuracy_for_batch(pair, schedule.A(t), xr))
+    xhat = denoiser(pair.mean(state), t)
+    return schedule.dA(t) * _sum_per_example(pair.divergence(xr, xhat, 1.0))
+
+
+def _proposal_from_pilot(t: Array, v: Array, num_bins: int, defensive: float) -> Array:
+    r"""Piecewise-constant proposal over ``num_bins`` equal time bins, probability of bin ``k``
+    :math:`\propto \sqrt{E[v^2 \mid \text{bin } k]}` (Neyman allocation), mixed with ``defensive``
+    uniform mass; returns bin probabilities ``(num_bins,)``."""
+    k = jnp.clip(jnp.floor(t * num_bins).astype(jnp.int32), 0, num_bins - 1)
+    sums = jnp.zeros((num_bins,), v.dtype).at[k].add(v**2)
+    counts = jnp.zeros((num_bins,), v.dtype).at[k].add(1.0)
+    rms = jnp.sqrt(sums / jnp.maximum(counts, 1.0))
+    # dilate (max over each bin and its neighbours): a pilot easily misses the rare large values at
+    # the edge of the active region, and an under-weighted bin is what blows up the variance
+    padded = jnp.pad(rms, 1)
+    rms = jnp.maximum(jnp.maximum(padded[:-2], padded[1:-1]), padded[2:])
+    total = rms.sum()
+    shaped = jnp.where(total > 0, rms / jnp.where(total > 0, total, 1.0), 1.0 / num_bins)
+    return (1.0 - defensive) * shaped + defensive / num_bins
+
+
+@functools.partial(jax.jit, static_argnames=("pair", "denoiser", "recon", "schedule", "num_mc", "num_pilot", "num_bins"))
+def _continuous_impl(pair, denoiser, recon, schedule, key, x, num_mc, num_pilot, num_bins):
+    n = x.shape[0]
+    xr = _repeat(x, num_mc)
+    B = xr.shape[0]
+    k_pilot_u, k_pilot_flow, k_u, k_flow, k_rec = jax.random.split(key, 5)
+    dtype = xr.dtype
+    # stratified uniforms: replicate r of every example lies in [r/R, (r+1)/R)
+    u = (jnp.repeat(jnp.arange(num_mc, dtype=dtype), n) + jax.random.uniform(k_u, (B,), dtype)) / num_mc
+    if num_pilot:
+        xp = _repeat(x, num_pilot)
+        tp = (jnp.repeat(jnp.arange(num_pilot, dtype=dtype), n) + jax.random.uniform(k_pilot_u, (xp.shape[0],), dtype)) / num_pilot
+        probs = _proposal_from_pilot(tp, _diffusion_integrand(pair, denoiser, schedule, k_pilot_flow, xp, tp), num_bins, DEFENSIVE_MASS)
+        cdf = jnp.concatenate([jnp.zeros((1,), dtype), jnp.cumsum(probs)])
+        cdf = cdf / cdf[-1]
+        k = jnp.clip(jnp.searchsorted(cdf, u, side="right") - 1, 0, num_bins - 1)
+        t = (k + (u - cdf[k]) / probs[k]) / num_bins  # inverse CDF, piecewise linear
+        t = jnp.clip(t, 0.0, 1.0)
+        weight = 1.0 / (probs[k] * num_bins)  # 1 / proposal density
+    else:
+        t, weight = u, jnp.ones_like(u)
+    diffusion = weight * _diffusion_integrand(pair, denoiser, schedule, k_flow, xr, t)
+    state_T = pair.flow(k_rec, xr, jnp.asarray(schedule.a_max, dtype))
+    rec = recon.neg_log_prob(pair, state_T, denoiser(pair.mean(state_T), jnp.ones((B,), dtype)), xr)
+    totals = (diffusion + rec).reshape(num_mc, n)
+    # stratified mean; its variance by the collapsed-strata estimator (pairs of adjacent strata,
+    # E(v_a - v_b)^2 >= Var v_a + Var v_b: conservative)
+    nats = totals.mean(0)
+    pairs = totals.reshape(num_mc // 2, 2, n)
+    se = jnp.sqrt(jnp.sum((pairs[:, 0] - pairs[:, 1]) ** 2, axis=0)) / num_mc
+    return ELBOEstimate(nats=nats, stderr=se, kl=diffusion.reshape(num_mc, n).mean(0), recon=rec.reshape(num_mc, n).mean(0))
+
+
+def continuous_elbo(
+    pair: ConjugatePair,
+    denoiser: Denoiser,
+    key: Array,
+    x: Any,
+    schedule: Any,
+    recon: Reconstruction | None = None,
+    num_mc: int = 256,
+    importance: bool = True,
+    num_pilot: int | None = None,
+    num_bins: int = 32,
+) -> ELBOEstimate:
+    r"""Monte Carlo estimate of the continuous-time bound :math:`\mathcal L_\infty(x)` per example.
+
+    :math:`\int_0^1 A'(t)\, E\,D_1(x, f(\mu_t, t))\,dt` from ``num_mc`` (even) draws per example,
+    each an independent time and flow state, plus the reconstruction term at :math:`A_{\max}`.
+
+    Times are stratified (draw ``r`` in the ``r``-th of ``num_mc`` equal-probability strata).  With
+    ``importance=True`` they are stratified under a proposal :math:`q(t)` and weighted by
+    :math:`1/q(t)`: a pilot run (``num_pilot`` draws per example, default ``num_mc``, independent
+    keys) estimates the root mean square of the integrand in ``num_bins`` equal time bins, pooled
+    over the examples, and :math:`q` puts 80% of its mass proportionally to it (Neyman allocation,
+    dilated to neighbouring bins) and 20% uniformly (a defensive floor: weights :math:`\le 5`).  The integrand is typically concentrated where
+    :math:`A(t)` resolves the data and heavily right-skewed (mostly ~0, sometimes large), so this
+    reduces the variance several-fold; the estimate stays unbiased for any fixed proposal.
+
+    The standard error is the collapsed-strata estimate (pairs of adjacent strata; conservative).
+    Needs a real-valued accuracy (a continuous flow): not for integer-accuracy pairs.
+    """
+    x, recon = _prepare(pair, x, recon, num_mc)
+    if num_mc % 2:
+        raise V.PMMInputError(f"num_mc: must be even (strata are paired for the standard error), got {num_mc}")
+    if getattr(pair, "accuracy_kind", "real") == "integer":
+        raise V.PMMInputError(f"pair: the continuous-time bound needs a real accuracy; {pair.name!r} counts trials (use discrete_elbo)")
+    if not isinstance(num_bins, (int, np.integer)) or isinstance(num_bins, bool) or num_bins < 1:
+        raise V.PMMInputError(f"num_bins: must be a positive integer, got {num_bins!r}")
+    num_pilot = int(num_mc if num_pilot is None else num_pilot) if importance else 0
+    if importance and num_pilot < 1:
+        raise V.PMMInputError(f"num_pilot: must be a positive integer, got {num_pilot!r}")
+    return _continuous_impl(pair, denoiser, recon, schedule, key, x, int(num_mc), num_pilot, int(num_bins))
+
+
+__all__ = [
+    "CategoricalReconstruction",
+    "DiscretisedGamma",
+    "DiscretisedGaussian",
+    "ELBOEstimate",
+    "GaussianDensity",
+    "continuous_elbo",
+    "default_reconstruction",
+    "discrete_elbo",
+    "to_bits_per_dim",
+]

@@ -1,0 +1,177 @@
+"""The likelihood bound against exact -log p*(x) on small finite targets, with the exact oracle.
+
+With the oracle f = E*[x | mu] the T-step bound must lie above the truth -log p*(x) (= -log w_j for
+p* = sum_j w_j delta_{x_j}) up to Monte Carlo noise, shrink as T grows, and the continuous-time bound
+must equal the truth up to the reconstruction gap (negligible here: A_max resolves the targets).
+Each pair gets its own reconstruction: discretised Gaussian on the 17-level grid (Normal),
+discretised Gamma (counts), exact categorical (tokens).  Reconstruction terms are checked against
+scipy separately.
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from pmm_ppl import PMMInputError, get_pair
+from pmm_ppl.conjugate.dirichlet_categorical import encode_tokens
+from pmm_ppl.process.elbo import (
+    CategoricalReconstruction,
+    DiscretisedGamma,
+    DiscretisedGaussian,
+    GaussianDensity,
+    continuous_elbo,
+    discrete_elbo,
+    to_bits_per_dim,
+)
+from pmm_ppl.process.oracles import empirical_oracle
+from pmm_ppl.process.schedules import GeometricSchedule
+
+LEVELS = np.linspace(-1.0, 1.0, 17)
+W = np.array([0.2, 0.3, 0.5])
+TRUTH = -np.log(W)
+NN = get_pair("normal_normal")
+NN_POINTS = np.array([[LEVELS[4], LEVELS[10]], [LEVELS[12], LEVELS[12]], [LEVELS[8], LEVELS[2]]])
+NN_SCHED = GeometricSchedule(a_max=1e4, scale=1.0)
+NN_RECON = DiscretisedGaussian(num_levels=17)
+NN_ORACLE = empirical_oracle(NN, NN_SCHED, NN_POINTS, W)
+
+
+def _assert_upper_bound(est, truth, label):
+    z = (np.asarray(est.nats) - truth) / np.asarray(est.stderr + 1e-12)
+    assert np.all(z > -4.0), (label, np.asarray(est.nats), truth, np.asarray(est.stderr))
+
+
+def _assert_tightens(coarse, fine, label):
+    diff = np.asarray(coarse.nats - fine.nats)
+    se = np.sqrt(np.asarray(coarse.stderr) ** 2 + np.asarray(fine.stderr) ** 2)
+    assert np.all(diff > -4.0 * se), (label, np.asarray(coarse.nats), np.asarray(fine.nats), se)
+
+
+# ------------------------------------------------------------------------------------ Normal-Normal
+def test_normal_discrete_bound_tightens_to_truth():
+    """T = 4, 16, 64, 256: each >= truth - 4 SE, monotone within noise, and |L_256 - truth| < 0.1 + 4 SE."""
+    x = jnp.asarray(NN_POINTS, jnp.float32)
+    ests = {T: discrete_elbo(NN, NN_ORACLE, jax.random.PRNGKey(T), x, NN_SCHED, T, recon=NN_RECON, num_mc=32) for T in (4, 16, 64, 256)}
+    for T, e in ests.items():
+        _assert_upper_bound(e, TRUTH, f"T={T}")
+        np.testing.assert_allclose(np.asarray(e.nats), np.asarray(e.kl + e.recon), rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(e.kl), np.asarray(e.kl_per_step.sum(1)), rtol=1e-4)
+    for a, b in ((4, 16), (16, 64), (64, 256)):
+        _assert_tightens(ests[a], ests[b], f"{a}->{b}")
+    assert np.all(np.asarray(ests[4].nats) > TRUTH + 1.0)  # the coarse bound is visibly loose
+    gap = np.abs(np.asarray(ests[256].nats) - TRUTH)
+    assert np.all(gap < 0.1 + 4 * np.asarray(ests[256].stderr)), (np.asarray(ests[256].nats), TRUTH)
+    assert np.all(np.asarray(ests[256].recon) < 1e-3)  # A_max = 1e4 resolves the grid (s.d. 0.01 vs half-bin 0.0625)
+
+
+def test_normal_chain_and_marginal_estimators_agree():
+    x = jnp.asarray(NN_POINTS, jnp.float32)
+    m = discrete_elbo(NN, NN_ORACLE, jax.random.PRNGKey(1), x, NN_SCHED, 16, recon=NN_RECON, num_mc=32, mode="marginal")
+    c = discrete_elbo(NN, NN_ORACLE, jax.random.PRNGKey(2), x, NN_SCHED, 16, recon=NN_RECON, num_mc=32, mode="chain")
+    se = np.sqrt(np.asarray(m.stderr) ** 2 + np.asarray(c.stderr) ** 2)
+    assert np.all(np.abs(np.asarray(m.nats - c.nats)) < 4 * se), (np.asarray(m.nats), np.asarray(c.nats), se)
+
+
+def test_normal_continuous_bound_equals_truth():
+    x = jnp.asarray(NN_POINTS, jnp.float32)
+    e = continuous_elbo(NN, NN_ORACLE, jax.random.PRNGKey(3), x, NN_SCHED, recon=NN_RECON, num_mc=1024)
+    assert np.all(np.asarray(e.stderr) < 0.2)
+    assert np.all(np.abs(np.asarray(e.nats) - TRUTH) < 4 * np.asarray(e.stderr) + 0.02), (np.asarray(e.nats), TRUTH)
+
+
+# ------------------------------------------------------------------------------------ Gamma-Poisson, tokens
+def test_gamma_poisson_point_masses():
+    pair = get_pair("gamma_poisson")
+    pts = np.array([[0.0, 3.0], [5.0, 1.0], [2.0, 8.0]])
+    sched = GeometricSchedule(a_max=1e3, scale=1.0)
+    f = empirical_oracle(pair, sched, pts, W)
+    coarse = discrete_elbo(pair, f, jax.random.PRNGKey(4), pts, sched, 16, num_mc=32)
+    fine = discrete_elbo(pair, f, jax.random.PRNGKey(5), pts, sched, 128, num_mc=32)
+    cont = continuous_elbo(pair, f, jax.random.PRNGKey(6), pts, sched, num_mc=1024)
+    for e, label in ((coarse, "T=16"), (fine, "T=128")):
+        _assert_upper_bound(e, TRUTH, label)
+    _assert_tightens(coarse, fine, "16->128")
+    assert np.all(np.asarray(fine.nats) < TRUTH + 0.35)
+    assert np.all(np.abs(np.asarray(cont.nats) - TRUTH) < 4 * np.asarray(cont.stderr) + 0.02), (np.asarray(cont.nats), TRUTH)
+
+
+@pytest.mark.parametrize("noise,a_max", [(0.0, 20.0), pytest.param(0.2, 40.0, marks=pytest.mark.slow)])
+def test_dirichlet_token_sequences(noise, a_max):
+    """p* = 4 correlated token sequences (L = 3, K = 4); -log p*(x) = -log w."""
+    seqs = np.array([[0, 1, 2], [0, 1, 3], [2, 2, 2], [1, 0, 3]])
+    w = np.array([0.4, 0.3, 0.2, 0.1])
+    truth = -np.log(w)
+    data = encode_tokens(seqs, 4)
+    pair = get_pair("dirichlet_categorical", num_classes=4, noise=noise)
+    sched = GeometricSchedule(a_max=a_max, scale=pair.prior_weight)
+    f = empirical_oracle(pair, sched, data, w)
+    coarse = discrete_elbo(pair, f, jax.random.PRNGKey(7), data, sched, 16, num_mc=32)
+    fine = discrete_elbo(pair, f, jax.random.PRNGKey(8), data, sched, 128, num_mc=32)
+    cont = continuous_elbo(pair, f, jax.random.PRNGKey(9), data, sched, num_mc=1024)
+    for e, label in ((coarse, "T=16"), (fine, "T=128")):
+        _assert_upper_bound(e, truth, label)
+    _assert_tightens(coarse, fine, "16->128")
+    assert np.all(np.asarray(fine.nats) < truth + 0.35)
+    assert np.all(np.asarray(cont.recon) < 1e-3)
+    assert np.all(np.abs(np.asarray(cont.nats) - truth) < 4 * np.asarray(cont.stderr) + 0.02), (np.asarray(cont.nats), truth)
+
+
+# ------------------------------------------------------------------------------------ reconstructions
+def test_discretised_gaussian_matches_scipy():
+    r = DiscretisedGaussian(num_levels=5)  # levels -1, -.5, 0, .5, 1; half-width .25
+    x = jnp.array([[-1.0, -0.5, 0.0, 0.5, 1.0, 0.5]])
+    xhat = jnp.array([[-0.9, 0.3, 0.1, -2.0, 0.8, 6.0]])
+    sd = 0.3
+    got = DiscretisedGaussian(5, std=sd).neg_log_prob(NN, None, xhat, x)
+    lo = np.where(np.asarray(x) <= -1, -np.inf, np.asarray(x) - 0.25)
+    hi = np.where(np.asarray(x) >= 1, np.inf, np.asarray(x) + 0.25)
+    p = stats.norm.cdf(hi, np.asarray(xhat), sd) - stats.norm.cdf(lo, np.asarray(xhat), sd)  # last: ~1e-68
+    np.testing.assert_allclose(float(got[0]), -np.log(p).sum(), rtol=1e-4)
+    # default s.d. 1/sqrt(C_T) from the final state; the probabilities of the 5 levels sum to one
+    state = NN.init((5, 1))._replace(weight=jnp.full((5, 1), 16.0))
+    levels = jnp.linspace(-1.0, 1.0, 5)[:, None]
+    nll = r.neg_log_prob(NN, state, jnp.full((5, 1), 0.37), levels)
+    np.testing.assert_allclose(float(jnp.exp(-nll).sum()), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(float(nll[2]), -np.log(stats.norm.cdf(0.25, 0.37, 0.25) - stats.norm.cdf(-0.25, 0.37, 0.25)), rtol=1e-5)
+
+
+def test_discretised_gamma_and_categorical_match_scipy():
+    gp = get_pair("gamma_poisson")
+    state = gp.init((1, 4))._replace(weight=jnp.full((1, 4), 7.0))
+    x = jnp.array([[0.0, 2.0, 5.0, 1.0]])
+    xhat = jnp.array([[0.4, 2.3, 1.0, 9.0]])
+    got = float(DiscretisedGamma().neg_log_prob(gp, state, xhat, x)[0])
+    c, xn, fn = 7.0, np.asarray(x)[0], np.asarray(xhat)[0]
+    lo, hi = np.maximum(xn - 0.5, 0.0), xn + 0.5
+    p = stats.gamma.cdf(hi, c * fn, scale=1 / c) - stats.gamma.cdf(lo, c * fn, scale=1 / c)
+    np.testing.assert_allclose(got, -np.log(p).sum(), rtol=1e-4)
+    probs = jnp.array([[[0.2, 0.5, 0.3], [0.6, 0.1, 0.3]]])
+    tokens = encode_tokens(np.array([[1, 2]]), 3)
+    np.testing.assert_allclose(float(CategoricalReconstruction().neg_log_prob(None, None, probs, tokens)[0]), -np.log(0.5 * 0.3), rtol=1e-6)
+    gd = float(GaussianDensity(std=0.5).neg_log_prob(NN, None, jnp.array([[0.1, 0.2]]), jnp.array([[0.0, 1.0]]))[0])
+    np.testing.assert_allclose(gd, -stats.norm.logpdf([0.0, 1.0], [0.1, 0.2], 0.5).sum(), rtol=1e-5)
+
+
+def test_bits_per_dim_and_bad_input():
+    np.testing.assert_allclose(to_bits_per_dim(2 * math.log(2.0) * 64, 64), 2.0)
+    x = jnp.asarray(NN_POINTS, jnp.float32)
+    with pytest.raises(PMMInputError, match="num_dims"):
+        to_bits_per_dim(1.0, 0)
+    with pytest.raises(PMMInputError, match="recon"):
+        discrete_elbo(NN, NN_ORACLE, jax.random.PRNGKey(0), x, NN_SCHED, 4)
+    with pytest.raises(PMMInputError, match="x"):
+        discrete_elbo(NN, NN_ORACLE, jax.random.PRNGKey(0), x + 0.01, NN_SCHED, 4, recon=NN_RECON)
+    with pytest.raises(PMMInputError, match="num_mc"):
+        discrete_elbo(NN, NN_ORACLE, jax.random.PRNGKey(0), x, NN_SCHED, 4, recon=NN_RECON, num_mc=1)
+    with pytest.raises(PMMInputError, match="mode"):
+        discrete_elbo(NN, NN_ORACLE, jax.random.PRNGKey(0), x, NN_SCHED, 4, recon=NN_RECON, mode="path")
+    with pytest.raises(PMMInputError, match="num_mc"):
+        continuous_elbo(NN, NN_ORACLE, jax.random.PRNGKey(0), x, NN_SCHED, recon=NN_RECON, num_mc=33)
+    with pytest.raises(PMMInputError, match="num_levels"):
+        DiscretisedGaussian(num_levels=1)
+    with pytest.raises(PMMInputError, match="x"):
+        discrete_elbo(get_pair("gamma_poisson"), NN_ORACLE, jax.random.PRNGKey(0), [[1.5]], NN_SCHED, 4)
