@@ -15,7 +15,7 @@ data standard deviation :math:`\sigma_d`, the denoiser is
     c_{\text{out}} = \frac{\sigma\sigma_d}{\sqrt{\sigma^2 + \sigma_d^2}} .
 
 Written with :math:`S` so that nothing divides by :math:`A` (finite at :math:`A = 0`, where
-:math:`S = 0`):
+:math:`S = 0`; there :math:`S - Am` is set to 0 whatever ``mu`` is passed, so :math:`\hat x = m + \sigma_d F(0, t)`):
 
 .. math::
 
@@ -51,11 +51,11 @@ def normal_preconditioning(mu: jax.Array, accuracy: jax.Array, prior_weight: flo
     s = (prior_weight + a) * mu - prior_weight * jnp.asarray(prior_mean, jnp.float32)
     var_d = jnp.asarray(data_std, jnp.float32) ** 2
     m = jnp.asarray(data_mean, jnp.float32)
-    resid = s - a * m
+    positive = a > 0
+    resid = jnp.where(positive, s - a * m, 0.0)  # S = 0 exactly at A = 0: the state carries no information
     denom = 1.0 + var_d * a
     skip = m + var_d * resid / denom
-    positive = a > 0
-    net_input = jnp.where(positive, resid / jnp.sqrt(jnp.where(positive, a, 1.0) * denom), 0.0)
+    net_input = resid / jnp.sqrt(jnp.where(positive, a, 1.0) * denom)
     c_out = jnp.sqrt(var_d / denom)
     return skip, net_input, c_out
 
