@@ -14,6 +14,8 @@ import sys
 COMMAND_MODULES = [
     "pmm_ppl.conjugate.command",
     "pmm_ppl.verify.command",
+    "pmm_ppl.sde.command",
+    "pmm_ppl.train.command",
 ]
 
 
