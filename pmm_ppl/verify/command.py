@@ -59,8 +59,15 @@ def run(args) -> int:
         pair = get_pair(name)
         key_nuts, key_sbc = jax.random.split(jax.random.fold_in(jax.random.key(args.seed), i), 2)
         start = time.perf_counter()
-        check = nuts_check(pair, key_nuts, num_warmup=args.warmup, num_samples=args.samples, num_obs=args.num_obs)
-        sbc_result = None if args.sbc_replicates == 0 else sbc(pair, key_sbc, num_replicates=args.sbc_replicates, num_obs=args.num_obs)
+        try:
+            check = nuts_check(pair, key_nuts, num_warmup=args.warmup, num_samples=args.samples, num_obs=args.num_obs)
+            sbc_result = None
+            if args.sbc_replicates:
+                sbc_result = sbc(pair, key_sbc, num_replicates=args.sbc_replicates, num_obs=args.num_obs)
+        except Exception as err:  # a broken pair must not hide the others' results
+            print(f"{name:24s} ERROR {type(err).__name__}: {err}".splitlines()[0][:160], flush=True)
+            failed.append((name, [f"{type(err).__name__}: {err}".splitlines()[0]]))
+            continue
         seconds = time.perf_counter() - start
         print(format_row(name, check, sbc_result, seconds), flush=True)
         if not check.passed or (sbc_result is not None and not sbc_result.passed):

@@ -105,7 +105,7 @@ class NutsCheckResult(NamedTuple):
         return float(np.max(np.abs(self.nuts_mean - self.exact_mean)))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4), compiler_options=S.FAST_COMPILE)
 def _run_nuts(pair, num_warmup, num_samples, num_chains, chain_method, key, ys, alphas):
     """NUTS draws of site ``theta`` grouped by chain, and the divergence flags (one compiled program)."""
     from numpyro.infer import MCMC, NUTS
@@ -124,24 +124,38 @@ def _run_nuts(pair, num_warmup, num_samples, num_chains, chain_method, key, ys, 
     return theta, diverging
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _exact_posterior(pair, num_draws, key, ys, alphas):
-    state = pair.update_many(pair.init(), ys, alphas)
-    return pair.posterior(state).sample(key, (num_draws,))
-
-
-def exact_moments(pair: ConjugatePair, ys, alphas, key) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Flattened exact posterior mean and sd, and whether they are closed form (else Monte Carlo)."""
-    post = pair.posterior(pair.update_many(pair.init(), ys, alphas))
+def _closed_form_moments(posterior):
+    """``(mean, variance)`` of a NumPyro distribution, or ``None`` where it does not implement them."""
     try:
-        mean, var = post.mean, post.variance
-        mean = np.asarray(S.flatten_event(pair, jnp.broadcast_to(mean, post.event_shape)))
-        sd = np.sqrt(np.asarray(S.flatten_event(pair, jnp.broadcast_to(var, post.event_shape))))
+        mean, var = posterior.mean, posterior.variance
+    except (NotImplementedError, AttributeError):
+        return None
+    shape = posterior.batch_shape + posterior.event_shape
+    return jnp.broadcast_to(mean, shape), jnp.broadcast_to(var, shape)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3), compiler_options=S.FAST_COMPILE)
+def _experiment(pair, num_obs, num_exact, via_link, key):
+    """One simulated experiment, exact posterior draws and closed-form moments (one compiled program)."""
+    k_exp, k_exact = jax.random.split(key)
+    theta, alphas, ys = S.simulate_experiment(pair, k_exp, num_obs, via_link)
+    posterior = pair.posterior(pair.update_many(pair.init(), ys, alphas))
+    return theta, alphas, ys, posterior.sample(k_exact, (num_exact,)), _closed_form_moments(posterior)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1), compiler_options=S.FAST_COMPILE)
+def _exact_draws(pair, num_draws, key, ys, alphas):
+    return pair.posterior(pair.update_many(pair.init(), ys, alphas)).sample(key, (num_draws,))
+
+
+def exact_moments(pair: ConjugatePair, moments, ys, alphas, key) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Flattened exact posterior mean and sd, and whether they are closed form (else Monte Carlo)."""
+    if moments is not None:
+        mean = np.asarray(S.flatten_event(pair, moments[0]), dtype=float)
+        sd = np.sqrt(np.asarray(S.flatten_event(pair, moments[1]), dtype=float))
         if np.all(np.isfinite(mean)) and np.all(np.isfinite(sd)):
             return mean, sd, True
-    except (NotImplementedError, AttributeError):
-        pass
-    draws = np.asarray(S.flatten_event(pair, _exact_posterior(pair, EXACT_MOMENT_DRAWS, key, ys, alphas)))
+    draws = np.asarray(S.flatten_event(pair, _exact_draws(pair, EXACT_MOMENT_DRAWS, key, ys, alphas)), dtype=float)
     return draws.mean(0), draws.std(0, ddof=1), False
 
 
@@ -190,18 +204,17 @@ def nuts_check(
         raise S.V.PMMInputError(f"chain_method: must be 'vectorized', 'sequential' or 'parallel', got {chain_method!r}")
 
     start = time.perf_counter()
-    k_exp, k_nuts, k_exact, k_moments = jax.random.split(key, 4)
-    theta, alphas, ys = S.simulate_experiment(pair, k_exp, num_obs)
+    k_exp, k_nuts, k_moments = jax.random.split(key, 3)
+    theta, alphas, ys, exact_draws, moments = _experiment(pair, num_obs, num_exact, S.identity_link(pair), k_exp)
 
     nuts_draws, diverging = _run_nuts(pair, num_warmup, num_samples, num_chains, chain_method, k_nuts, ys, alphas)
-    exact_draws = _exact_posterior(pair, num_exact, k_exact, ys, alphas)
     nuts_draws, exact_draws = np.asarray(nuts_draws), np.asarray(exact_draws)
 
     nuts_flat = np.asarray(S.flatten_event(pair, nuts_draws), dtype=float)  # (chains, draws, k)
     exact_flat = np.asarray(S.flatten_event(pair, exact_draws), dtype=float)  # (num_exact, k)
     k = nuts_flat.shape[-1]
 
-    exact_mean, exact_sd, closed_form = exact_moments(pair, ys, alphas, k_moments)
+    exact_mean, exact_sd, closed_form = exact_moments(pair, moments, ys, alphas, k_moments)
     nuts_mean = nuts_flat.mean(axis=(0, 1))
     nuts_sd = nuts_flat.reshape(-1, k).std(axis=0, ddof=1)
     mcse_mean, mcse_sd, rhat, ess_bulk = _arviz_stats(nuts_flat)

@@ -63,13 +63,14 @@ def rank_statistic(key: jax.Array, draws: jax.Array, truth: jax.Array) -> jax.Ar
     return below + jnp.floor(u * (ties + 1)).astype(below.dtype)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
-def sbc_ranks(pair, num_replicates: int, num_obs: int, num_posterior_draws: int, key: jax.Array) -> jax.Array:
-    """Ranks of shape ``(num_replicates, k)`` (integers in ``0..num_posterior_draws``)."""
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4), compiler_options=S.FAST_COMPILE)
+def sbc_ranks(pair, num_replicates: int, num_obs: int, num_posterior_draws: int, via_link: bool, key: jax.Array) -> jax.Array:
+    """Ranks of shape ``(num_replicates, k)`` (integers in ``0..num_posterior_draws``); ``via_link``:
+    :func:`pmm_ppl.verify.simulate.identity_link`."""
 
     def one(k):
         k_exp, k_post, k_tie = jax.random.split(k, 3)
-        theta, alphas, ys = S.simulate_experiment(pair, k_exp, num_obs)
+        theta, alphas, ys = S.simulate_experiment(pair, k_exp, num_obs, via_link)
         state = pair.update_many(pair.init(), ys, alphas)
         draws = pair.posterior(state).sample(k_post, (num_posterior_draws,))
         return rank_statistic(k_tie, S.flatten_event(pair, draws), S.flatten_event(pair, theta))
@@ -100,7 +101,7 @@ def sbc(
         raise V.PMMInputError(f"min_pvalue: must lie in (0, 1), got {min_pvalue!r}")
 
     start = time.perf_counter()
-    ranks = np.asarray(sbc_ranks(pair, num_replicates, num_obs, num_posterior_draws, key))
+    ranks = np.asarray(sbc_ranks(pair, num_replicates, num_obs, num_posterior_draws, S.identity_link(pair), key))
     width = (num_posterior_draws + 1) // num_bins
     k = ranks.shape[1]
     counts = np.stack([np.bincount(ranks[:, j] // width, minlength=num_bins) for j in range(k)])
