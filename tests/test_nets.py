@@ -90,6 +90,8 @@ def test_head_for_pair_table():
     assert head_for_pair(get_pair("gamma_poisson")) == "positive"
     with pytest.raises(PMMInputError, match="no default output head"):
         head_for_pair("weibull_thing")
+    with pytest.raises(PMMInputError, match="normal_gamma"):
+        head_for_pair("normal_gamma")
     with pytest.raises(PMMInputError, match="head"):
         apply_head("bogus", jnp.zeros(3))
 

@@ -30,6 +30,9 @@ HEADS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "unit": jax.nn.sigmoid,
 }
 
+# pairs whose data mix supports (no single head fits): the caller must choose
+_NO_DEFAULT = {"normal_gamma": "its data (m, tau) mix a real mean and a positive precision"}
+
 # name prefix of a registered pair -> head (first match wins)
 _PAIR_PREFIXES: tuple[tuple[str, str], ...] = (
     ("normal_", "real"),
@@ -59,6 +62,8 @@ def head_for_pair(pair: Any) -> str:
     name = pair if isinstance(pair, str) else getattr(pair, "name", None)
     if not isinstance(name, str):
         raise PMMInputError(f"pair: expected a pair or a pair name, got {pair!r}")
+    if name in _NO_DEFAULT:
+        raise PMMInputError(f"pair: no default output head for {name!r}: {_NO_DEFAULT[name]}; pass head= explicitly")
     for prefix, head in _PAIR_PREFIXES:
         if name.startswith(prefix):
             return head
