@@ -1,0 +1,40 @@
+"""sklearn digits (8x8, 17 grey levels) with the Normal-Normal pair: the embedded default model.
+
+pair       Normal-Normal, mu_0 = 0, rho_0 = 1 (pixels scaled to [-1, 1])
+schedule   geometric (BFN-like), A_max = 1e4: final posterior s.d. 0.01, well inside a bin (half-width 1/16)
+net        residual MLP (width 512, depth 3) over the 64 pixels, EDM-style Normal preconditioning
+           (on 2 CPU cores it trains ~15x faster than a U-Net of half its size; `arch="unet"` for the U-Net)
+objective  posterior-mean matching weighting (continuous time)
+data       images 0..1499 train, 1500..1796 test; bound on the 17-level discretised data
+budget     AdamW 2e-3, batch 128, 5 minutes of CPU training by default
+"""
+
+from pmm_ppl.conjugate.normal_normal import NormalNormal
+from pmm_ppl.data.digits import load_digits_images
+from pmm_ppl.nets.factory import make_denoiser
+from pmm_ppl.process.schedules import GeometricSchedule
+from pmm_ppl.train.spec import EvalConfig, ModelSpec, TrainConfig
+
+
+def spec(**overrides) -> ModelSpec:
+    pair = NormalNormal(prior_mean_value=0.0, prior_precision=1.0)
+    schedule = GeometricSchedule(a_max=float(overrides.pop("a_max", 1e4)), scale=1.0)
+    arch = overrides.pop("arch", "mlp")
+    net_kwargs = {"unet": {"channels": tuple(overrides.pop("channels", (32, 64)))},
+                  "mlp": {"width": overrides.pop("width", 512), "depth": overrides.pop("depth", 3)}}[arch]
+    weighting = overrides.pop("weighting", "pmm")
+    train = TrainConfig(**{"batch_size": 128, "learning_rate": 2e-3, "warmup_steps": 200, "max_steps": 100_000,
+                           "max_seconds": 300.0, "decay_steps": 6000, "checkpoint_every": 500, **overrides})
+
+    def make_net(seed):
+        return make_denoiser(pair, (8, 8), arch=arch, schedule=schedule, precondition=True,
+                             data_mean=-0.39, data_std=0.75, seed=seed, **net_kwargs)
+
+    def load_data():
+        data = load_digits_images()
+        return data.train, data.test
+
+    return ModelSpec(name="digits_normal", pair=pair, schedule=schedule, make_net=make_net, load_data=load_data,
+                     data_shape=(8, 8), weighting=weighting, train=train,
+                     eval=EvalConfig(num_levels=17, unit="dim", num_steps=256, num_mc=2), sample_steps=256,
+                     description=__doc__)
