@@ -57,23 +57,31 @@ def check_spec(run_dir: Path, fingerprint: dict) -> None:
         raise CheckpointError(f"{run_dir}: checkpoint belongs to a different model ({lines})")
 
 
-def save(run_dir: Path, step: int, state: Any, meta: dict) -> None:
-    """Save ``state`` (a pytree of arrays) at ``step``; blocks until the checkpoint is complete."""
-    mngr = _manager(Path(run_dir) / "checkpoints")
-    host_state = jax.tree_util.tree_map(np.asarray, state)
-    mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(host_state), meta=ocp.args.JsonSave(meta)))
-    mngr.wait_until_finished()
-    mngr.close()
+class Checkpointer:
+    """One Orbax manager for the lifetime of a training run (keeps the last ``keep`` checkpoints)."""
+
+    def __init__(self, run_dir: Path, keep: int = 3):
+        self._mngr = _manager(Path(run_dir) / "checkpoints", keep)
+
+    def save(self, step: int, state: Any, meta: dict) -> None:
+        """Save ``state`` (a pytree of arrays) at ``step``; blocks until the checkpoint is complete."""
+        host_state = jax.tree_util.tree_map(np.asarray, state)
+        self._mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(host_state), meta=ocp.args.JsonSave(meta)))
+        self._mngr.wait_until_finished()
+
+    def close(self) -> None:
+        self._mngr.close()
 
 
 def latest_step(run_dir: Path) -> int | None:
+    """The newest *complete* checkpoint step, read from the directory listing only (safe to call
+    while another process is writing: Orbax finalises a checkpoint by renaming its temporary
+    directory to the bare step number)."""
     ckpt_dir = Path(run_dir) / "checkpoints"
     if not ckpt_dir.exists():
         return None
-    mngr = _manager(ckpt_dir)
-    step = mngr.latest_step()
-    mngr.close()
-    return step
+    steps = [int(p.name) for p in ckpt_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+    return max(steps) if steps else None
 
 
 def restore(run_dir: Path, target: Any, step: int | None = None) -> tuple[Any, dict]:

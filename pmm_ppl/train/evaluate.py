@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from pmm_ppl.process.elbo import DiscretisedGaussian, default_reconstruction, discrete_elbo
+from pmm_ppl.process.elbo import DiscretisedGaussian, GaussianDensity, default_reconstruction, discrete_elbo
 from pmm_ppl.process.sampler import sample
 from pmm_ppl.train.spec import ModelSpec
 
@@ -44,6 +44,8 @@ class BoundReport(NamedTuple):
 def reconstruction_for(spec: ModelSpec):
     if spec.eval.num_levels:
         return DiscretisedGaussian(num_levels=spec.eval.num_levels)
+    if spec.pair.name in ("normal_normal", "mvn_normal"):
+        return GaussianDensity()  # continuous data: a bound on the negative log density
     return default_reconstruction(spec.pair)
 
 

@@ -112,6 +112,7 @@ def train(
     batch_sharding = NamedSharding(mesh, P("data"))
     state = jax.device_put(state, replicated)
     jstep = jax.jit(step_fn, donate_argnums=0)
+    saver = ckpt.Checkpointer(run_dir)
 
     stop = {"flag": False}
 
@@ -152,14 +153,15 @@ def train(
             if step % cfg.checkpoint_every == 0:
                 _append_metrics(metrics_path, pending)
                 pending = []
-                ckpt.save(run_dir, step, state, {"train_seconds": elapsed0 + time.perf_counter() - t0})
+                saver.save(step, state, {"train_seconds": elapsed0 + time.perf_counter() - t0})
     finally:
         bar.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
         _append_metrics(metrics_path, pending)
         if step > start_step and ckpt.latest_step(run_dir) != step:
-            ckpt.save(run_dir, step, state, {"train_seconds": elapsed0 + time.perf_counter() - t0})
+            saver.save(step, state, {"train_seconds": elapsed0 + time.perf_counter() - t0})
+        saver.close()
     return state, rebuild
 
 
