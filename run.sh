@@ -18,7 +18,7 @@ fi
 export JAX_PLATFORMS=${JAX_PLATFORMS:-cpu}
 job=${1:-main}; shift || true
 case "$job" in
-  main) exec "$VENV/bin/pmm" verify --all "$@" ;;
+  main) exec "$VENV/bin/pmm" demo "$@" ;;
   test) exec "$VENV/bin/python" -m pytest -n 2 "$@" ;;
   pmm)  exec "$VENV/bin/pmm" "$@" ;;
   *) echo "usage: ./run.sh {main|test|pmm ARGS}" >&2; exit 2 ;;

@@ -60,6 +60,12 @@ class NormalNormal(LinearPair):
         a = jnp.asarray(total_accuracy)
         return dist.Normal(a * x, jnp.sqrt(a))
 
+    def sample_statistic(self, key, x, total_accuracy):
+        """:math:`S_A = A x + \\sqrt{A}\\,\\varepsilon`; also defined at :math:`A = 0` (no observation yet)."""
+        a = jnp.asarray(total_accuracy, dtype=jnp.result_type(float))
+        eps = jax.random.normal(key, jnp.broadcast_shapes(jnp.shape(x), jnp.shape(a)), dtype=jnp.result_type(float))
+        return a * x + jnp.sqrt(a) * eps
+
     def posterior(self, state: RunningMean) -> dist.Distribution:
         return dist.Normal(state.mean, jax.lax.rsqrt(state.weight))
 

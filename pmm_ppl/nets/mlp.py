@@ -47,6 +47,8 @@ class MLP(nnx.Module):
       conditioning, schedule: see :class:`~pmm_ppl.nets.embedding.ConditioningEmbedding`.
       input_shift, input_scale: input standardisation.
       zero_init_output: start with a zero last layer (output = head(0)).
+      out_shape: output shape per example (default ``data_shape``), e.g. ``data_shape + (L,)`` for
+        per-level logits (:class:`~pmm_ppl.nets.discretised.DiscretisedNormalPreconditioned`).
     """
 
     def __init__(
@@ -62,9 +64,11 @@ class MLP(nnx.Module):
         input_shift: float = 0.0,
         input_scale: float = 1.0,
         zero_init_output: bool = False,
+        out_shape: tuple[int, ...] | None = None,
         rngs: nnx.Rngs,
     ):
         self.data_shape = tuple(int(d) for d in data_shape)
+        self.out_shape = self.data_shape if out_shape is None else tuple(int(d) for d in out_shape)
         self.head = check_head(head)
         self.input_shift = float(input_shift)
         self.input_scale = float(input_scale)
@@ -74,7 +78,7 @@ class MLP(nnx.Module):
         self.blocks = nnx.List([ResidualMLPBlock(width, emb_dim, rngs=rngs) for _ in range(depth)])
         self.norm_out = nnx.LayerNorm(width, rngs=rngs)
         init = nnx.initializers.zeros_init() if zero_init_output else nnx.initializers.lecun_normal()
-        self.dense_out = nnx.Linear(width, dim, kernel_init=init, rngs=rngs)
+        self.dense_out = nnx.Linear(width, math.prod(self.out_shape), kernel_init=init, rngs=rngs)
 
     def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
         b = mu.shape[0]
@@ -83,5 +87,5 @@ class MLP(nnx.Module):
         h = self.dense_in(x)
         for block in self.blocks:
             h = block(h, emb)
-        out = self.dense_out(jax.nn.silu(self.norm_out(h))).reshape((b,) + self.data_shape)
+        out = self.dense_out(jax.nn.silu(self.norm_out(h))).reshape((b,) + self.out_shape)
         return apply_head(self.head, out)

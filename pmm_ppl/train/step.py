@@ -30,15 +30,16 @@ class TrainState(NamedTuple):
 
 
 def split_net(net: nnx.Module) -> tuple[Any, Callable[[Any], nnx.Module]]:
-    """``(pure_params, rebuild)``: the weights as a nested dict and a function mapping such a dict
-    back to a module (usable inside jit)."""
-    graphdef, state = nnx.split(net)
-    pure = nnx.to_pure_dict(state)
+    """``(pure_params, rebuild)``: the trainable weights (``nnx.Param``) as a nested dict, and a
+    function mapping such a dict back to a module (usable inside jit).  Everything else the module
+    holds (constant arrays such as grid levels or preconditioning statistics) is kept as built."""
+    graphdef, params, rest = nnx.split(net, nnx.Param, ...)
+    pure = nnx.to_pure_dict(params)
 
-    def rebuild(params: Any) -> nnx.Module:
-        st = jax.tree_util.tree_map(lambda v: v, state)
-        nnx.replace_by_pure_dict(st, params)
-        return nnx.merge(graphdef, st)
+    def rebuild(values: Any) -> nnx.Module:
+        st = jax.tree_util.tree_map(lambda v: v, params)
+        nnx.replace_by_pure_dict(st, values)
+        return nnx.merge(graphdef, st, rest)
 
     return pure, rebuild
 
