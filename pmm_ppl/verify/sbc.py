@@ -63,19 +63,21 @@ def rank_statistic(key: jax.Array, draws: jax.Array, truth: jax.Array) -> jax.Ar
     return below + jnp.floor(u * (ties + 1)).astype(below.dtype)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4), compiler_options=S.FAST_COMPILE)
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4), compiler_options=S.LIGHT_OPTIMISATION)
 def sbc_ranks(pair, num_replicates: int, num_obs: int, num_posterior_draws: int, via_link: bool, key: jax.Array) -> jax.Array:
     """Ranks of shape ``(num_replicates, k)`` (integers in ``0..num_posterior_draws``); ``via_link``:
     :func:`pmm_ppl.verify.simulate.identity_link`."""
 
-    def one(k):
-        k_exp, k_post, k_tie = jax.random.split(k, 3)
-        theta, alphas, ys = S.simulate_experiment(pair, k_exp, num_obs, via_link)
-        state = pair.update_many(pair.init(), ys, alphas)
-        draws = pair.posterior(state).sample(k_post, (num_posterior_draws,))
-        return rank_statistic(k_tie, S.flatten_event(pair, draws), S.flatten_event(pair, theta))
+    # Three vmaps in sequence (experiments, posterior draws, ranks): measured ~4x faster than one
+    # vmap of the whole replicate, whose batched sampling loops then run together.
+    k_exp, k_post, k_tie = (jax.random.split(k, num_replicates) for k in jax.random.split(key, 3))
+    theta, alphas, ys = jax.vmap(lambda k: S.simulate_experiment(pair, k, num_obs, via_link))(k_exp)
 
-    return jax.vmap(one)(jax.random.split(key, num_replicates))
+    def posterior_draws(k, y, a):
+        return pair.posterior(pair.update_many(pair.init(), y, a)).sample(k, (num_posterior_draws,))
+
+    draws = jax.vmap(posterior_draws)(k_post, ys, alphas)
+    return jax.vmap(rank_statistic)(k_tie, S.flatten_event(pair, draws), S.flatten_event(pair, theta))
 
 
 def sbc(
