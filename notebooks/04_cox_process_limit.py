@@ -46,7 +46,6 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy import stats
 
 from pmm_ppl.process import GeometricSchedule
 from pmm_ppl.sde import checks
