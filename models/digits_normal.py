@@ -28,10 +28,10 @@ def spec(**overrides) -> ModelSpec:
     net_kwargs = {"unet": {"channels": tuple(overrides.pop("channels", (32, 64)))},
                   "mlp": {"width": overrides.pop("width", 512), "depth": overrides.pop("depth", 3)}}[arch]
     weighting = overrides.pop("weighting", "elbo")
+    discretised = overrides.pop("discretised", True)
     train = TrainConfig(**{"batch_size": 128, "learning_rate": 2e-3, "warmup_steps": 200, "max_steps": 100_000,
                            "max_seconds": 300.0, "decay_steps": 6000, "checkpoint_every": 500, **overrides})
 
-    discretised = overrides.pop("discretised", True)
 
     def make_net(seed):
         if discretised:  # output = expectation over the 17 grey levels (pmm_ppl/nets/discretised.py)

@@ -59,9 +59,7 @@ class DiscretisedNormalPreconditioned(nnx.Module):
         return jax.nn.softmax(base + self.backbone(x_in, t), axis=-1)
 
     def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
-        xhat = self.level_probabilities(mu, t) @ self.levels
-        # a positive floor keeps rate estimates strictly positive (the Poisson KL of x > 0 against 0 is infinite)
-        return xhat if self.floor is None else jnp.maximum(xhat, self.floor)
+        return self.level_probabilities(mu, t) @ self.levels
 
 
 class LevelPosteriorDenoiser(nnx.Module):

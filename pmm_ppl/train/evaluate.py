@@ -57,11 +57,11 @@ def test_bound(spec: ModelSpec, denoiser: Any, test_data: np.ndarray, key: jax.A
     num_steps = num_steps or spec.eval.num_steps
     num_mc = num_mc or spec.eval.num_mc
     max_examples = max_examples or spec.eval.max_examples
-    data = np.asarray(test_data, np.float32)[: max_examples or None]
+    data = np.asarray(test_data)[: max_examples or None]
     recon = reconstruction_for(spec)
     totals, sq = [], []
     for start in tqdm(range(0, len(data), batch_size), disable=not progress, desc="bound"):
-        chunk = data[start : start + batch_size]
+        chunk = np.asarray(spec.to_data(data[start : start + batch_size]), np.float32)
         est = discrete_elbo(spec.pair, denoiser, jax.random.fold_in(key, start), chunk, spec.schedule, num_steps,
                             recon=recon, num_mc=num_mc)
         totals.append(np.asarray(est.nats))
@@ -73,7 +73,7 @@ def test_bound(spec: ModelSpec, denoiser: Any, test_data: np.ndarray, key: jax.A
     bits = mean / (dims * math.log(2))
     bits_se = se / (dims * math.log(2))
     if spec.eval.unit == "count":
-        per_unit = float(per_example.sum() / max(float(data.sum()), 1.0))
+        per_unit = float(per_example.sum() / max(float(np.asarray(data, np.float64).sum()), 1.0))
     elif spec.eval.unit == "doc":
         per_unit = mean
     else:

@@ -84,8 +84,8 @@ def train(
     max_seconds = cfg.max_seconds if max_seconds is None else max_seconds
     if train_data is None:
         train_data, _ = spec.load_data()
-    train_data = np.asarray(train_data, dtype=np.float32)
-    spec.pair.validate_data(train_data[: min(len(train_data), 4096)], name=f"{spec.name} training data")
+    train_data = np.asarray(train_data, dtype=np.float32) if spec.encode is None else np.asarray(train_data)
+    spec.pair.validate_data(np.asarray(spec.to_data(train_data[:256])), name=f"{spec.name} training data")
 
     params, rebuild, optimizer, step_fn = build(spec)
     state = init_state(params, optimizer)

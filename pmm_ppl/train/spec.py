@@ -48,8 +48,9 @@ class ModelSpec:
     """A ready model: pair + schedule + net + objective + data + budget.
 
     ``make_net(seed)`` builds the Flax NNX denoiser (called as ``net(mu, t)``).
-    ``load_data()`` returns ``(train, test)`` arrays already in the pair's data space (shape
-    ``(N, *data_shape)``).
+    ``load_data()`` returns ``(train, test)`` arrays of shape ``(N, ...)``: already in the pair's
+    data space ``(N, *data_shape)``, or in a compact stored form (e.g. token indices) that the
+    jittable ``encode`` maps to it batch by batch.
     """
 
     name: str
@@ -63,7 +64,12 @@ class ModelSpec:
     eval: EvalConfig = EvalConfig()
     sample_steps: int = 200
     description: str = ""
-    decode: Callable[[np.ndarray], Any] | None = None  # e.g. token indices -> text
+    decode: Callable[[np.ndarray], Any] | None = None  # e.g. a sample (one-hot / probabilities) -> text
+    encode: Callable[[Any], Any] | None = None  # jittable: stored batch -> pair data space (e.g. indices -> one-hot)
+
+    def to_data(self, batch: Any) -> Any:
+        """A stored batch in the pair's data space (identity unless ``encode`` is set)."""
+        return batch if self.encode is None else self.encode(batch)
 
     def fingerprint(self) -> dict:
         """What must match for a checkpoint to be resumed or loaded into this spec."""
