@@ -1,0 +1,63 @@
+"""Training-step overhead: time of one PMM training step / time of a plain regression step on the
+same net, batch and optimiser (target <= 1.10).
+
+The PMM step draws t, the flow state (closed form, DESIGN section 3) and weights the loss; the
+regression step draws t and Gaussian noise and regresses onto x.  Both are jitted, warmed up,
+interleaved and timed with block_until_ready; the table prints medians and their ratio.
+
+    .venv/bin/python benchmarks/train_step_overhead.py [--models digits_normal digits_counts] [--repeats 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import jax
+
+from pmm_ppl.train.models import load_spec
+from pmm_ppl.train.step import (init_state, make_optimizer, make_train_step, pmm_loss_of_params,
+                                regression_loss_of_params, split_net)
+
+
+def time_steps(step, state, batch, n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        state, m = step(state, batch)
+    jax.block_until_ready(m["loss"])
+    return (time.perf_counter() - t0) / n, state
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", nargs="+", default=["digits_normal", "digits_counts"])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--steps", type=int, default=30)
+    args = ap.parse_args()
+    print(f"{'model':20s} {'batch':>5s} {'pmm ms':>8s} {'regr ms':>8s} {'ratio':>6s}")
+    for name in args.models:
+        spec = load_spec(name)
+        params, rebuild = split_net(spec.make_net(0))
+        opt = make_optimizer(spec.train)
+        key = jax.random.key(0)
+        pmm = jax.jit(make_train_step(pmm_loss_of_params(spec, rebuild), opt, spec.train.ema_decay, key))
+        reg_loss = regression_loss_of_params(rebuild)
+        reg = jax.jit(make_train_step(lambda p, k, x: reg_loss(p, k, spec.to_data(x)), opt, spec.train.ema_decay, key))
+        train, _ = spec.load_data()
+        batch = jax.numpy.asarray(train[: spec.train.batch_size])
+        s_pmm, s_reg = init_state(params, opt), init_state(params, opt)
+        _, s_pmm = time_steps(pmm, s_pmm, batch, 3)
+        _, s_reg = time_steps(reg, s_reg, batch, 3)
+        t_pmm, t_reg = [], []
+        for _ in range(args.repeats):
+            dt, s_pmm = time_steps(pmm, s_pmm, batch, args.steps)
+            t_pmm.append(dt)
+            dt, s_reg = time_steps(reg, s_reg, batch, args.steps)
+            t_reg.append(dt)
+        a, b = statistics.median(t_pmm), statistics.median(t_reg)
+        print(f"{name:20s} {spec.train.batch_size:5d} {1e3 * a:8.3f} {1e3 * b:8.3f} {a / b:6.3f}")
+
+
+if __name__ == "__main__":
+    main()
