@@ -75,6 +75,7 @@ from jax.scipy.special import gammainc, gammaincc, log_ndtr
 
 from pmm_ppl.conjugate import validation as V
 from pmm_ppl.conjugate.base import ConjugatePair
+from pmm_ppl.process.denoiser_args import combine_denoiser, partition_denoiser
 
 Array = jax.Array
 Denoiser = Callable[[Array, Array], Array]
@@ -279,9 +280,11 @@ def _step_capacity(num_steps: int) -> int:
     return max(256, 1 << (int(num_steps) - 1).bit_length())
 
 
-@functools.partial(jax.jit, static_argnames=("pair", "denoiser", "recon", "num_mc", "chain"))
-def _discrete_impl(pair, denoiser, recon, key, x, num_steps, t_grid, a_grid, alphas, num_mc, chain):
-    """``t_grid``, ``a_grid`` ``(cap+1,)`` and ``alphas`` ``(cap,)`` padded; ``num_steps`` traced."""
+@functools.partial(jax.jit, static_argnames=("pair", "den_static", "recon", "num_mc", "chain"))
+def _discrete_impl(pair, den_arrays, den_static, recon, key, x, num_steps, t_grid, a_grid, alphas, num_mc, chain):
+    """``t_grid``, ``a_grid`` ``(cap+1,)`` and ``alphas`` ``(cap,)`` padded; ``num_steps`` traced;
+    the denoiser arrives split by :func:`partition_denoiser` (its weights are arguments)."""
+    denoiser = combine_denoiser(den_arrays, den_static)
     n = x.shape[0]
     xr = _repeat(x, num_mc)
     B = xr.shape[0]
@@ -341,9 +344,13 @@ def discrete_elbo(
     is over them); ``mode`` ``"marginal"`` (an independent flow draw per term) or ``"chain"`` (one
     forward path per replicate).  ``recon`` defaults to :func:`default_reconstruction`.  Cost:
     ``T`` denoiser calls on a batch of ``num_mc * N``.  The step loop is compiled once for every
-    ``T <= 256`` (then once per octave) for a given pair, denoiser, reconstruction, ``num_mc`` and
-    data shape, so sweeping ``T`` is cheap.
+    ``T <= 256`` (then once per octave) for a given pair, denoiser structure, reconstruction,
+    ``num_mc`` and data shape, so sweeping ``T`` is cheap.  The denoiser's array leaves (e.g. an NNX
+    module's weights) are passed as arguments, not hashed (:mod:`.denoiser_args`): new or updated
+    weights are read on every call and do not recompile.
     """
+    if not callable(denoiser):
+        raise V.PMMInputError(f"denoiser: expected a callable f(mu, t), got {type(denoiser).__name__}")
     x, recon = _prepare(pair, x, recon, num_mc)
     if mode not in ("marginal", "chain"):
         raise V.PMMInputError(f"mode: expected 'marginal' or 'chain', got {mode!r}")
@@ -357,7 +364,8 @@ def discrete_elbo(
     pad = _step_capacity(T) - T
     t_grid, a_grid = jnp.pad(t_grid, (0, pad), mode="edge"), jnp.pad(a_grid, (0, pad), mode="edge")
     alphas = jnp.pad(alphas, (0, pad))
-    est = _discrete_impl(pair, denoiser, recon, key, x, jnp.asarray(T, jnp.int32), t_grid, a_grid, alphas, int(num_mc), mode == "chain")
+    den_arrays, den_static = partition_denoiser(denoiser)
+    est = _discrete_impl(pair, den_arrays, den_static, recon, key, x, jnp.asarray(T, jnp.int32), t_grid, a_grid, alphas, int(num_mc), mode == "chain")
     return est._replace(kl_per_step=est.kl_per_step[:, :T])
 
 
@@ -386,8 +394,9 @@ def _proposal_from_pilot(t: Array, v: Array, num_bins: int, defensive: float) ->
     return (1.0 - defensive) * shaped + defensive / num_bins
 
 
-@functools.partial(jax.jit, static_argnames=("pair", "denoiser", "recon", "schedule", "num_mc", "num_pilot", "num_bins"))
-def _continuous_impl(pair, denoiser, recon, schedule, key, x, num_mc, num_pilot, num_bins):
+@functools.partial(jax.jit, static_argnames=("pair", "den_static", "recon", "schedule", "num_mc", "num_pilot", "num_bins"))
+def _continuous_impl(pair, den_arrays, den_static, recon, schedule, key, x, num_mc, num_pilot, num_bins):
+    denoiser = combine_denoiser(den_arrays, den_static)
     n = x.shape[0]
     xr = _repeat(x, num_mc)
     B = xr.shape[0]
@@ -448,6 +457,8 @@ def continuous_elbo(
     The standard error is the collapsed-strata estimate (pairs of adjacent strata; conservative).
     Needs a real-valued accuracy (a continuous flow): not for integer-accuracy pairs.
     """
+    if not callable(denoiser):
+        raise V.PMMInputError(f"denoiser: expected a callable f(mu, t), got {type(denoiser).__name__}")
     x, recon = _prepare(pair, x, recon, num_mc)
     if num_mc % 2:
         raise V.PMMInputError(f"num_mc: must be even (strata are paired for the standard error), got {num_mc}")
@@ -458,7 +469,8 @@ def continuous_elbo(
     num_pilot = int(num_mc if num_pilot is None else num_pilot) if importance else 0
     if importance and num_pilot < 1:
         raise V.PMMInputError(f"num_pilot: must be a positive integer, got {num_pilot!r}")
-    return _continuous_impl(pair, denoiser, recon, schedule, key, x, int(num_mc), num_pilot, int(num_bins))
+    den_arrays, den_static = partition_denoiser(denoiser)
+    return _continuous_impl(pair, den_arrays, den_static, recon, schedule, key, x, int(num_mc), num_pilot, int(num_bins))
 
 
 __all__ = [

@@ -58,7 +58,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from pmm_ppl.conjugate.base import ConjugatePair
-from pmm_ppl.conjugate.validation import PMMInputError, check_category_indices, is_traced
+from pmm_ppl.conjugate.validation import PMMInputError, check_category_indices
+from pmm_ppl.process.denoiser_args import combine_denoiser as _combine
+from pmm_ppl.process.denoiser_args import partition_denoiser as _partition
 
 Array = jax.Array
 Denoiser = Callable[[Array, Array], Array]
@@ -134,30 +136,6 @@ def _check_condition(condition: Any, pair: ConjugatePair, full_shape: tuple[int,
     if not callable(getattr(condition, "apply", None)):
         raise PMMInputError(f"condition: expected Inpaint, Prefix or an object with apply(xhat), got {type(condition).__name__}")
     return condition
-
-
-# ---------------------------------------------------------------------------- denoiser split
-def _is_array(leaf: Any) -> bool:
-    return isinstance(leaf, (jax.Array, np.ndarray)) or is_traced(leaf)
-
-
-def _partition(denoiser: Any) -> tuple[list, tuple]:
-    """Array leaves (dynamic) and a hashable static rest (tree structure + non-array leaves)."""
-    leaves, treedef = jax.tree_util.tree_flatten(denoiser)
-    arrays = [leaf if _is_array(leaf) else None for leaf in leaves]
-    static = (treedef, tuple(None if _is_array(leaf) else leaf for leaf in leaves))
-    try:
-        hash(static)
-    except TypeError as err:
-        raise PMMInputError(
-            f"denoiser: its non-array parts must be hashable (a function, a Flax NNX module, a jax.tree_util.Partial); {err}"
-        ) from err
-    return arrays, static
-
-
-def _combine(arrays: list, static: tuple) -> Any:
-    treedef, rest = static
-    return jax.tree_util.tree_unflatten(treedef, [a if s is None else s for a, s in zip(arrays, rest)])
 
 
 # ---------------------------------------------------------------------------- the chain
