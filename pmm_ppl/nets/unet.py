@@ -89,6 +89,8 @@ class UNet(nnx.Module):
       attention: self-attention in the middle (lowest resolution) block.
       num_heads, groups, emb_dim: attention heads, GroupNorm groups, embedding width.
       head, conditioning, schedule, input_shift, input_scale, zero_init_output: as in :class:`~pmm_ppl.nets.mlp.MLP`.
+      out_per_pixel: if set, return ``out_per_pixel`` raw values per pixel and channel, shape
+        ``(B, *data_shape, out_per_pixel)`` (per-level logits for the discretised denoisers).
     """
 
     def __init__(
@@ -107,9 +109,11 @@ class UNet(nnx.Module):
         input_shift: float = 0.0,
         input_scale: float = 1.0,
         zero_init_output: bool = False,
+        out_per_pixel: int | None = None,
         rngs: nnx.Rngs,
     ):
         data_shape = tuple(int(d) for d in data_shape)
+        self.out_per_pixel = out_per_pixel
         if len(data_shape) not in (2, 3):
             raise ValueError(f"data_shape: UNet needs (H, W) or (H, W, C), got {data_shape}")
         self.data_shape = data_shape
@@ -154,7 +158,8 @@ class UNet(nnx.Module):
 
         self.norm_out = _group_norm(cur, groups, rngs)
         init = nnx.initializers.zeros_init() if zero_init_output else nnx.initializers.lecun_normal()
-        self.conv_out = nnx.Conv(cur, self.in_channels, (3, 3), kernel_init=init, rngs=rngs)
+        out_ch = self.in_channels if out_per_pixel is None else self.in_channels * int(out_per_pixel)
+        self.conv_out = nnx.Conv(cur, out_ch, (3, 3), kernel_init=init, rngs=rngs)
 
     def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
         b = mu.shape[0]
@@ -187,4 +192,6 @@ class UNet(nnx.Module):
                 h = next(ups)(h, hs[-1].shape[1:3])
 
         out = self.conv_out(jax.nn.silu(self.norm_out(h)))
+        if self.out_per_pixel is not None:  # e.g. per-level logits: (B, *data_shape, L)
+            return out.reshape((b,) + self.data_shape + (int(self.out_per_pixel),))
         return apply_head(self.head, out.reshape((b,) + self.data_shape))

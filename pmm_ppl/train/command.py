@@ -108,8 +108,8 @@ def add_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("demo", help="train the digits model on CPU for a few minutes; write samples.png and a report")
+    p = sub.add_parser("demo", help="train the digits model on the CPU (about a minute); write samples.png and a report")
     p.add_argument("--out", default="demo_out", help="output directory (default demo_out)")
-    p.add_argument("--seconds", type=float, default=300.0, help="training time budget in seconds")
+    p.add_argument("--seconds", type=float, help="train for this many seconds instead of the model's step budget")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)

