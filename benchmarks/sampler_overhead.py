@@ -27,8 +27,8 @@ from pmm_ppl.process.schedules import GeometricSchedule
 DIM, HIDDEN, BATCH, NUM_FREQ = 64, 512, 256, 8
 
 
-def init_mlp(key: jax.Array) -> dict:
-    sizes = [DIM + 2 * NUM_FREQ, HIDDEN, HIDDEN, DIM]
+def init_mlp(key: jax.Array, hidden: int = HIDDEN) -> dict:
+    sizes = [DIM + 2 * NUM_FREQ, hidden, hidden, DIM]
     keys = jax.random.split(key, len(sizes) - 1)
     return {
         f"layer{i}": (jax.random.normal(k, (m, n)) / jnp.sqrt(m), jnp.zeros((n,)))
@@ -62,9 +62,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, nargs="+", default=[32, 128, 512])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--hidden", type=int, default=HIDDEN, help="hidden width of the MLP denoiser")
     args = parser.parse_args()
 
-    params = init_mlp(jax.random.PRNGKey(0))
+    params = init_mlp(jax.random.PRNGKey(0), args.hidden)
     num_params = sum(w.size + b.size for w, b in params.values())
     pair = get_pair("normal_normal")
     schedule = GeometricSchedule(a_max=1e4)
