@@ -463,11 +463,3 @@ class LinearPair(ConjugatePair):
         s = self.sample_statistic(key, x, a)
         mu = (self.prior_weight * jnp.asarray(self.prior_mean) + s) / self._expand(c)
         return RunningMean(c, mu)
-
-
-# ---------------------------------------------------------------------- small shared helpers
-def tree_shape(state: State) -> Any:
-    return jax.tree_util.tree_map(jnp.shape, state)
-
-
-PairFactory = Callable[..., ConjugatePair]
