@@ -10,7 +10,7 @@ import pytest
 import scipy.optimize
 
 from pmm_ppl import PMMInputError, get_pair
-from pmm_ppl.process.schedules import GeometricSchedule, PowerSchedule, schedule_for
+from pmm_ppl.process.schedules import GeometricSchedule, LogLinearSchedule, PowerSchedule, schedule_for
 
 SCHEDULES = [
     GeometricSchedule(a_max=1000.0),
@@ -18,8 +18,9 @@ SCHEDULES = [
     PowerSchedule(a_max=30.0),
     PowerSchedule(a_max=200.0, power=2.0),
     PowerSchedule(a_max=5.0, power=0.5),
+    LogLinearSchedule(a_max=7.0),
 ]
-IDS = ["geo1000", "geo50s4", "lin30", "sq200", "sqrt5"]
+IDS = ["geo1000", "geo50s4", "lin30", "sq200", "sqrt5", "loglin7"]
 
 
 @pytest.mark.parametrize("s", SCHEDULES, ids=IDS)
@@ -58,6 +59,20 @@ def test_geometric_is_bfn_precision_and_constant_gain_rate():
     # A'(t)/C(t) = log(1 + a_max/c) for C = c + A
     s2 = GeometricSchedule(a_max=300.0, scale=3.0)
     np.testing.assert_allclose(np.asarray(s2.dA(t) / (3.0 + s2.A(t))), math.log(101.0), rtol=1e-5)
+
+
+def test_loglinear_masking_rate_is_linear_and_poisson_reveal_matches():
+    # exp(-A(t)) = 1 - (1 - e^-a_max) t exactly; and the fraction of unit-rate Poisson(A(t)) draws
+    # that are still 0 (an unrevealed token) matches it by simulation (4 SE)
+    s = LogLinearSchedule(a_max=5.0)
+    t = np.array([0.0, 0.1, 0.5, 0.9, 1.0])
+    np.testing.assert_allclose(np.exp(-np.asarray(s.A(jnp.asarray(t)))), 1 - (1 - math.exp(-5.0)) * t, rtol=1e-5, atol=1e-6)
+    n = 200_000
+    counts = jax.random.poisson(jax.random.key(0), s.A(jnp.asarray(t[1:4]))[:, None], (3, n))
+    unrevealed = np.asarray((counts == 0).mean(1))
+    expected = 1 - (1 - math.exp(-5.0)) * t[1:4]
+    assert np.all(np.abs(unrevealed - expected) < 4 * np.sqrt(expected * (1 - expected) / n))
+    assert isinstance(schedule_for(get_pair("dirichlet_categorical", num_classes=3), kind="loglinear"), LogLinearSchedule)
 
 
 @pytest.mark.parametrize("s", SCHEDULES, ids=IDS)

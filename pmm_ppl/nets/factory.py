@@ -15,13 +15,14 @@ import jax
 from flax import nnx
 
 from pmm_ppl.conjugate.validation import PMMInputError
+from pmm_ppl.nets.dilated_conv import DilatedConvNet
 from pmm_ppl.nets.heads import head_for_pair
 from pmm_ppl.nets.mlp import MLP
 from pmm_ppl.nets.precondition import NormalPreconditioned
 from pmm_ppl.nets.transformer import Transformer
 from pmm_ppl.nets.unet import UNet
 
-ARCHITECTURES = {"mlp": MLP, "unet": UNet, "transformer": Transformer}
+ARCHITECTURES = {"mlp": MLP, "unet": UNet, "transformer": Transformer, "dilated_conv": DilatedConvNet}
 
 
 def default_architecture(data_shape: tuple[int, ...], head: str) -> str:

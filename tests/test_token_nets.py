@@ -1,0 +1,117 @@
+"""Token-sequence denoiser pieces: the dilated convolution net (shapes, exact receptive field),
+the log-concentration input map and the revealed-token carry-over (against the exact oracle)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from pmm_ppl import get_pair
+from pmm_ppl.nets.carry_revealed import CarryRevealed
+from pmm_ppl.nets.concentration_input import LogConcentrationInput
+from pmm_ppl.nets.dilated_conv import DilatedConvNet
+from pmm_ppl.process.oracles import empirical_oracle
+from pmm_ppl.process.schedules import LogLinearSchedule
+
+
+def rngs(i=0):
+    return nnx.Rngs(jax.random.key(i, impl="rbg"))
+
+
+L, K = 24, 5
+SCHED = LogLinearSchedule(a_max=6.0)
+PAIR = get_pair("dirichlet_categorical", num_classes=K)
+
+
+def small_conv(length=L, **kw):
+    return DilatedConvNet((length, K), width=16, num_blocks=3, kernel_size=3, dilations=(1, 2), emb_dim=16,
+                          rngs=rngs(0), **kw)
+
+
+def test_dilated_conv_receptive_field_is_exact():
+    # blocks with dilations 1, 2, 1 and k = 3: each output sees 1 + 2 * (1 + 2 + 1) = 9 positions, i.e.
+    # +-4; changing position p changes outputs exactly at |q - p| <= 4 (a check of the stated formula)
+    net = small_conv()
+    assert net.receptive_field == 9
+    mu = jax.nn.softmax(jax.random.normal(jax.random.key(1), (1, L, K)), -1)
+    p = 11
+    mu2 = mu.at[0, p].set(jnp.roll(mu[0, p], 2))
+    t = jnp.array([0.3])
+    diff = np.abs(np.asarray(net(mu, t) - net(mu2, t))).max(-1)[0]
+    changed = np.nonzero(diff > 1e-7)[0]
+    np.testing.assert_array_equal(changed, np.arange(p - 4, p + 5))
+
+
+def test_dilated_conv_shapes_simplex_time_and_any_length():
+    net = small_conv(mlp_ratio=2)
+    mu = jax.nn.softmax(jax.random.normal(jax.random.key(2), (3, L, K)), -1)
+    out = net(mu, jnp.array([0.0, 0.5, 1.0]))
+    assert out.shape == (3, L, K) and bool(jnp.all(out >= 0))
+    np.testing.assert_allclose(np.asarray(out.sum(-1)), 1.0, atol=1e-5)
+    # conditioning is wired in once the (zero-initialised) modulation is non-zero
+    st = nnx.state(net, nnx.Param)
+    st = jax.tree_util.tree_map(lambda v: v + 0.1, st)
+    nnx.update(net, st)
+    a, b = net(mu[:1], jnp.array([0.1])), net(mu[:1], jnp.array([0.9]))
+    assert float(jnp.abs(a - b).max()) > 1e-5
+    # the weights do not depend on L: a longer sequence runs through the same module
+    assert net(jax.nn.softmax(jnp.zeros((1, 2 * L, K)), -1), jnp.array([0.5])).shape == (1, 2 * L, K)
+
+
+def test_dilated_conv_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="kernel_size"):
+        DilatedConvNet((L, K), kernel_size=4, rngs=rngs(0))
+    with pytest.raises(ValueError, match="dilations"):
+        DilatedConvNet((L, K), dilations=(), rngs=rngs(0))
+    with pytest.raises(ValueError, match="data_shape"):
+        DilatedConvNet((L,), rngs=rngs(0))
+
+
+class _Probe(nnx.Module):
+    """Inner 'net' returning its input unchanged, to see what the wrappers feed it."""
+
+    head = "simplex"
+
+    def __call__(self, v, t):
+        return v
+
+
+def _flow_mu(x, A, seed=3):
+    st = PAIR.flow(jax.random.key(seed), x, jnp.full((x.shape[0], 1), A))
+    return PAIR.mean(st), st
+
+
+def test_log_concentration_input_is_log_prior_plus_counts():
+    x = jax.nn.one_hot(jax.random.randint(jax.random.key(4), (4, L), 0, K), K)
+    A = 1.7
+    mu, _ = _flow_mu(x, A)
+    counts = np.asarray(PAIR.mean(PAIR.flow(jax.random.key(3), x, jnp.full((4, 1), A))) * (PAIR.prior_weight + A) - 1.0)
+    fed = LogConcentrationInput(_Probe(), PAIR, SCHED)(mu, jnp.full((4,), SCHED.inverse(A)))
+    np.testing.assert_allclose(np.asarray(fed), np.log(1.0 + np.round(counts)), atol=1e-4)
+
+
+def test_carry_revealed_matches_the_exact_oracle_on_revealed_positions():
+    # a finite set of 6 sequences as the target: the exact E*[x | mu] (empirical_oracle) is one-hot on
+    # every position with a count, whatever the other positions say -- exactly what CarryRevealed outputs
+    data = jax.nn.one_hot(jax.random.randint(jax.random.key(5), (6, L), 0, K), K)
+    oracle = empirical_oracle(PAIR, SCHED, data)
+    x = data[jnp.array([0, 3, 5, 1])]
+    A = float(-np.log(0.5))  # half the positions revealed
+    mu, _ = _flow_mu(x, A)
+    t = jnp.full((4,), SCHED.inverse(A))
+    inner = small_conv()
+    carried = CarryRevealed(inner, PAIR, SCHED)
+    out, ref, raw = carried(mu, t), oracle(mu, t), inner(mu, t)
+    revealed = np.asarray(carried.counts(mu, t).max(-1) >= 0.5)
+    assert 0.3 < revealed.mean() < 0.7
+    np.testing.assert_allclose(np.asarray(out)[revealed], np.asarray(ref)[revealed], atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(out)[revealed], np.asarray(x)[revealed])
+    np.testing.assert_array_equal(np.asarray(out)[~revealed], np.asarray(raw)[~revealed])
+
+
+def test_carry_revealed_refuses_noisy_channel():
+    with pytest.raises(ValueError, match="noise"):
+        CarryRevealed(_Probe(), get_pair("dirichlet_categorical", num_classes=K, noise=0.1), SCHED)
