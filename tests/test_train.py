@@ -131,3 +131,21 @@ def test_data_parallel_two_devices_same_loss(tmp_path):
         results[n] = json.loads(out.stdout.strip().splitlines()[-1])
     assert results[1]["devices"] == 1 and results[2]["devices"] == 2
     np.testing.assert_allclose(results[1]["loss"], results[2]["loss"], rtol=2e-4)
+
+
+def test_ema_decay_warms_up_and_mixes_exactly():
+    """d_s = min(d, (1 + s)/(10 + s)); one step of the train step gives ema = d_0 init + (1 - d_0) params."""
+    import jax.numpy as jnp
+    import optax
+
+    from pmm_ppl.train.step import ema_decay_at, init_state, make_train_step
+
+    np.testing.assert_allclose([float(ema_decay_at(s, 0.999)) for s in (0, 10, 90, 10**5)],
+                               [0.1, 11 / 20, 91 / 100, 0.999], rtol=1e-6)
+    params = {"w": jnp.array([1.0, -2.0])}
+    opt = optax.sgd(0.5)
+    step = make_train_step(lambda p, k, x: jnp.sum((p["w"] - x) ** 2), opt, 0.999, jax.random.key(0))
+    st, _ = step(init_state(params, opt), jnp.array([3.0, 0.0]))
+    new = np.array([1.0, -2.0]) - 0.5 * 2 * (np.array([1.0, -2.0]) - np.array([3.0, 0.0]))
+    np.testing.assert_allclose(np.asarray(st.params["w"]), new, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(st.ema["w"]), 0.1 * np.array([1.0, -2.0]) + 0.9 * new, rtol=1e-6)
