@@ -16,10 +16,15 @@ T = TypeVar("T", bound=type[ConjugatePair])
 
 
 def register(name: str) -> Callable[[T], T]:
-    """Class decorator: make the pair available as ``get_pair(name)``."""
+    """Class decorator: make the pair available as ``get_pair(name)``.
+
+    Registering a *redefinition* of the same class (same module and qualified name: a re-run notebook
+    cell, ``importlib.reload``) replaces the old class; a different class under a taken name raises."""
 
     def deco(cls: T) -> T:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
+        old = _REGISTRY.get(name)
+        redefinition = old is not None and (old.__module__, old.__qualname__) == (cls.__module__, cls.__qualname__)
+        if old is not None and old is not cls and not redefinition:
             raise ValueError(f"pair name {name!r} is already registered by {_REGISTRY[name].__name__}")
         cls.name = name
         _REGISTRY[name] = cls
