@@ -149,3 +149,28 @@ def test_ema_decay_warms_up_and_mixes_exactly():
     new = np.array([1.0, -2.0]) - 0.5 * 2 * (np.array([1.0, -2.0]) - np.array([3.0, 0.0]))
     np.testing.assert_allclose(np.asarray(st.params["w"]), new, rtol=1e-6)
     np.testing.assert_allclose(np.asarray(st.ema["w"]), 0.1 * np.array([1.0, -2.0]) + 0.9 * new, rtol=1e-6)
+
+
+def test_eval_command_discrete_and_continuous(tmp_path, capsys):
+    """`pmm eval RUN` prints the T-step bound, `--continuous` the continuous-time one; the latter is the
+    mean of `continuous_elbo` over the test examples with the same keys (same number, computed directly)."""
+    from pmm_ppl.cli import main
+    from pmm_ppl.process.elbo import continuous_elbo
+    from pmm_ppl.train.evaluate import reconstruction_for, test_bound
+
+    overrides = {**TINY, "max_steps": 10, "checkpoint_every": 10}
+    (tmp_path / "model.json").write_text(json.dumps({"model": "toy2d_normal", "overrides": overrides}))
+    spec = tiny_spec(max_steps=10, checkpoint_every=10)
+    state, rebuild = train(spec, tmp_path, progress=False)
+    assert main(["eval", str(tmp_path), "--steps", "8", "--max-examples", "16", "--quiet"]) == 0
+    assert main(["eval", str(tmp_path), "--continuous", "--num-mc", "4", "--max-examples", "16", "--quiet"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("test bound")]
+    assert "8 steps" in lines[0] and "continuous time" in lines[1]
+    net = rebuild(state.ema)
+    _, test = spec.load_data()
+    rep = test_bound(spec, net, test, jax.random.key(0), num_mc=4, max_examples=16, continuous=True)
+    x = np.asarray(spec.to_data(test[:16]), np.float32)
+    direct = continuous_elbo(spec.pair, net, jax.random.fold_in(jax.random.key(0), 0), x, spec.schedule,
+                             recon=reconstruction_for(spec), num_mc=4)
+    np.testing.assert_allclose(rep.nats_per_example, float(np.mean(np.asarray(direct.nats))), rtol=1e-5)
+    assert rep.num_steps == 0 and rep.num_examples == 16 and np.isfinite(rep.per_unit)

@@ -67,7 +67,7 @@ def cmd_eval(args) -> int:
     net = load_trained(spec, run_dir)
     _, test = spec.load_data()
     report = test_bound(spec, net, test, jax.random.key(args.seed), num_steps=args.steps, num_mc=args.num_mc,
-                        max_examples=args.max_examples, progress=not args.quiet)
+                        max_examples=args.max_examples, progress=not args.quiet, continuous=args.continuous)
     print(report.line())
     return 0
 
@@ -103,6 +103,8 @@ def add_parser(sub) -> None:
     p.add_argument("checkpoint", help="run directory written by `pmm train`")
     p.add_argument("--steps", type=int, help="discrete steps of the bound (default: the model's)")
     p.add_argument("--num-mc", type=int, help="Monte Carlo replicates per example")
+    p.add_argument("--continuous", action="store_true",
+                   help="the continuous-time bound instead of the T-step one (much cheaper for long sequences)")
     p.add_argument("--max-examples", type=int, help="evaluate on the first N test examples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
