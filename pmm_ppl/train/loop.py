@@ -41,7 +41,7 @@ def build(spec: ModelSpec, seed: int | None = None):
     params, rebuild = split_net(net)
     optimizer = make_optimizer(cfg)
     loss_fn = pmm_loss_of_params(spec, rebuild)
-    step_fn = make_train_step(loss_fn, optimizer, cfg.ema_decay, jax.random.key(seed + 1))
+    step_fn = make_train_step(loss_fn, optimizer, cfg.ema_decay, jax.random.key(seed + 1), cfg.ema_warmup)
     return params, rebuild, optimizer, step_fn
 
 

@@ -23,6 +23,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     clip_norm: float = 1.0
     ema_decay: float = 0.999
+    ema_warmup: float = 10.0  # EMA decay at step s: min(ema_decay, (1 + s) / (ema_warmup + s))
     max_steps: int = 10_000
     max_seconds: float | None = None
     decay_steps: int | None = None  # cosine decay horizon (defaults to max_steps)

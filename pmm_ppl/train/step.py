@@ -5,8 +5,9 @@ training state is an ordinary pytree: easy to checkpoint, shard and compare.
 
     state' = (step + 1, params - AdamW(grad L), opt_state', ema' = d_s * ema + (1 - d_s) * params')
 
-with the EMA decay warmed up, :math:`d_s = \min(d, (1 + s)/(10 + s))` at step :math:`s` (the usual
-warm-up, as in TensorFlow's ``ExponentialMovingAverage(num_updates=...)``): a fixed
+with the EMA decay warmed up, :math:`d_s = \min(d, (1 + s)/(w + s))` at step :math:`s` (``w = 10``
+is the usual warm-up, as in TensorFlow's ``ExponentialMovingAverage(num_updates=...)``; it averages
+roughly the last ~10-20% of a run, a smaller ``w`` averages more of it): a fixed
 :math:`d = 0.999` would still hold :math:`0.999^{2000} = 13.5\%` of the *initial* weights after
 2000 steps, which short CPU runs cannot afford.
 
@@ -62,11 +63,12 @@ def init_state(params: Any, optimizer: optax.GradientTransformation) -> TrainSta
     return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params), jax.tree_util.tree_map(jnp.copy, params))
 
 
-def ema_decay_at(step: jax.Array, ema_decay: float) -> jax.Array:
-    r"""Warmed-up EMA decay :math:`\min(d, (1 + s)/(10 + s))` at step ``s``: 0.1 at step 0, so
-    the first update keeps 10% of the initial weights, and the full decay ``d`` from step ~9000 on (d = 0.999)."""
+def ema_decay_at(step: jax.Array, ema_decay: float, warmup: float = 10.0) -> jax.Array:
+    r"""Warmed-up EMA decay :math:`\min(d, (1 + s)/(w + s))` at step ``s``: with ``w = 10``, 0.1 at
+    step 0 (the first update keeps 10% of the initial weights) and the full decay ``d = 0.999`` from
+    step ~9000 on; ``w = 2`` is close to a uniform average of all iterates so far."""
     s = jnp.asarray(step, jnp.float32)
-    return jnp.minimum(ema_decay, (1.0 + s) / (10.0 + s))
+    return jnp.minimum(ema_decay, (1.0 + s) / (warmup + s))
 
 
 def make_train_step(
@@ -74,6 +76,7 @@ def make_train_step(
     optimizer: optax.GradientTransformation,
     ema_decay: float,
     base_key: jax.Array,
+    ema_warmup: float = 10.0,
 ) -> Callable[[TrainState, jax.Array], tuple[TrainState, dict]]:
     """Build ``step(state, x_batch) -> (state', metrics)``.  ``loss_of_params(params, key, x)``
     returns the scalar mean loss; the step's key is ``fold_in(base_key, state.step)``."""
@@ -83,7 +86,7 @@ def make_train_step(
         loss, grads = jax.value_and_grad(loss_of_params)(state.params, key, x)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        ema = optax.incremental_update(params, state.ema, 1.0 - ema_decay_at(state.step, ema_decay))
+        ema = optax.incremental_update(params, state.ema, 1.0 - ema_decay_at(state.step, ema_decay, ema_warmup))
         metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
         return TrainState(state.step + 1, params, opt_state, ema), metrics
 
