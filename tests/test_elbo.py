@@ -202,7 +202,7 @@ def test_module_weights_are_arguments_not_cached_constants():
     net = _Shrink(0.5)
     before = discrete_elbo(NN, net, jax.random.PRNGKey(11), x, NN_SCHED, 8, **kw)
     size = elbo_module._discrete_impl._cache_size()
-    net.w.value = jnp.asarray(0.9, jnp.float32)
+    net.w.set_value(jnp.asarray(0.9, jnp.float32))
     after = discrete_elbo(NN, net, jax.random.PRNGKey(11), x, NN_SCHED, 8, **kw)
     fresh = discrete_elbo(NN, _Shrink(0.9), jax.random.PRNGKey(11), x, NN_SCHED, 8, **kw)
     assert elbo_module._discrete_impl._cache_size() == size
@@ -210,7 +210,7 @@ def test_module_weights_are_arguments_not_cached_constants():
     np.testing.assert_allclose(np.asarray(after.nats), np.asarray(fresh.nats), rtol=1e-6)
     # continuous time: the same in-place update is seen
     c1 = continuous_elbo(NN, net, jax.random.PRNGKey(12), x, NN_SCHED, recon=NN_RECON, num_mc=8, importance=False)
-    net.w.value = jnp.asarray(0.5, jnp.float32)
+    net.w.set_value(jnp.asarray(0.5, jnp.float32))
     c2 = continuous_elbo(NN, net, jax.random.PRNGKey(12), x, NN_SCHED, recon=NN_RECON, num_mc=8, importance=False)
     assert np.all(np.abs(np.asarray(c1.nats - c2.nats)) > 1.0), (np.asarray(c1.nats), np.asarray(c2.nats))
 
