@@ -3,9 +3,10 @@ r"""Dilated residual 1-D convolutions for token sequences: ``mu`` (B, L, K) -> (
 A ByteNet/WaveNet-style stack without causality: every block sees a window of neighbouring
 positions, and the dilations ``d_1, ..., d_n`` (cycled over the layers) grow the receptive field to
 :math:`1 + (k - 1)\sum_\ell d_\ell` positions.  For character data on a CPU budget this local
-inductive bias matters more than global attention: a 2-layer Transformer trained for 300 steps
-on Shakespeare still predicts masked characters by their frequencies alone (4.85 bits), while a
-6-block dilated stack of the same width already uses the context (3.7 bits, measured).
+inductive bias matters more than global attention.  Measured with a plain masked-diffusion loop on
+Shakespeare (batch 16 x 256 characters, masked-token cross-entropy after 300 steps): a 2-layer
+Transformer of width 64 still predicts masked characters by their frequencies alone (4.85 bits),
+while a 6-block dilated stack of width 128 already uses the context (3.7 bits).
 
 Tokens: :math:`h_0 = \mu W_{\text{in}}`.  Each block (pre-LN, adaptive-LayerNorm conditioning as in
 :class:`~pmm_ppl.nets.transformer.Transformer`, modulation initialised to zero):
