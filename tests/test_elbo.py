@@ -165,7 +165,10 @@ def test_bits_per_dim_and_bad_input():
     with pytest.raises(PMMInputError, match="num_dims"):
         to_bits_per_dim(1.0, 0)
     with pytest.raises(PMMInputError, match="recon"):
-        discrete_elbo(NN, NN_ORACLE, jax.random.PRNGKey(0), x, NN_SCHED, 4)
+        discrete_elbo(NN, NN_ORACLE, jax.random.PRNGKey(0), x, NN_SCHED, 4, recon="bogus")
+    assert isinstance(NN.default_reconstruction(), GaussianDensity)  # the pair's own default: a density
+    with pytest.raises(PMMInputError, match="no default reconstruction"):
+        get_pair("normal_gamma").default_reconstruction()
     with pytest.raises(PMMInputError, match="x"):
         discrete_elbo(NN, NN_ORACLE, jax.random.PRNGKey(0), x + 0.01, NN_SCHED, 4, recon=NN_RECON)
     with pytest.raises(PMMInputError, match="num_mc"):

@@ -11,7 +11,7 @@ import optax
 import pytest
 from flax import nnx
 
-from pmm_ppl import PMMInputError, get_pair
+from pmm_ppl import PMMInputError, get_pair, list_pairs
 from pmm_ppl.nets import (
     MLP,
     NormalPreconditioned,
@@ -24,6 +24,7 @@ from pmm_ppl.nets import (
     make_denoiser,
 )
 from pmm_ppl.nets.embedding import conditioning_value
+from pmm_ppl.nets.heads import head_support_ok
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +80,20 @@ def test_unet_rejects_bad_shape():
 
 
 # ---------------------------------------------------------------- heads
+@pytest.mark.parametrize("name", list_pairs())
+def test_every_pair_head_contains_its_prior_draws(name):
+    """The head a pair names (``output_head``) covers its data: prior draws lie in the head's support."""
+    pair = get_pair(name)
+    if pair.output_head is None:
+        with pytest.raises(PMMInputError, match="no default output head"):
+            head_for_pair(pair)
+        return
+    x = pair.sample_data(key(11), (64,))
+    if pair.output_head == "simplex":  # the Poissonised Dirichlet's draws are unnormalised concentrations
+        x = x / x.sum(-1, keepdims=True)
+    assert bool(head_support_ok(head_for_pair(pair), x, atol=1e-4))
+
+
 def test_head_for_pair_table():
     expect = {
         "normal_normal": "real", "mvn_normal": "real", "gamma_poisson": "positive",
@@ -88,7 +103,7 @@ def test_head_for_pair_table():
     for name, head in expect.items():
         assert head_for_pair(name) == head
     assert head_for_pair(get_pair("gamma_poisson")) == "positive"
-    with pytest.raises(PMMInputError, match="no default output head"):
+    with pytest.raises(PMMInputError, match="unknown conjugate pair"):
         head_for_pair("weibull_thing")
     with pytest.raises(PMMInputError, match="normal_gamma"):
         head_for_pair("normal_gamma")
@@ -156,7 +171,7 @@ def test_preconditioning_monte_carlo():
     kx, kf = jax.random.split(key(6))
     x = 1.5 + 0.7 * jax.random.normal(kx, (n,))  # data N(1.5, 0.7^2)
     mu = pair.flow(kf, x, A).mean
-    skip, x_in, c_out = normal_preconditioning(mu, A, 0.5, -0.5, 1.5, 0.7)
+    skip, x_in, c_out = normal_preconditioning(pair, mu, A, 1.5, 0.7)
     xs, ms, ks = (np.asarray(v, np.float64) for v in (x, mu, skip))
     slope, intercept = np.polyfit(ms, xs, 1)  # least-squares E[x | mu] (exactly linear here)
     np.testing.assert_allclose(ks, slope * ms + intercept, atol=0.01)

@@ -241,6 +241,15 @@ class ConjugatePair(abc.ABC):
     accuracy_kind: ClassVar[str] = "real"
     #: short human description of the data support, used in error messages
     support_text: ClassVar[str] = "real numbers"
+    #: exactness of the plug-in sampler (DESIGN section 5): "limit" -- exact as the steps shrink
+    #: (the channel's law is affine in x); "unit_steps" -- exact for steps of one unit of accuracy
+    #: (one trial) only; "no" -- biased at any step size (use the ancestral sampler)
+    plug_in_exact: ClassVar[str] = "no"
+    #: final cumulative accuracy A_max of the pair's default schedule
+    default_a_max: ClassVar[float] = 1e3
+    #: name of the output head in pmm_ppl.nets.heads that maps onto the data's support
+    #: ("real", "positive", "unit", "simplex"); None when no single head fits
+    output_head: ClassVar[str | None] = "real"
 
     def __init_subclass__(cls, **kwargs):
         """Wire input validation into the public methods a subclass defines (see module docstring)."""
@@ -305,6 +314,26 @@ class ConjugatePair(abc.ABC):
         """Log density of a flow state given ``x`` and ``A`` up to a term constant in ``x``
         (batch shape).  Optional; exact oracles need it.  :class:`LinearPair` provides it."""
         raise NotImplementedError(f"{type(self).__name__} does not provide flow_log_prob")
+
+    # ------------------------------------------------------------------ facts the process reads
+    def default_reconstruction(self) -> Any:
+        """The reconstruction law :math:`p_{\\mathrm{rec}}(x \\mid \\text{final state})` that closes the
+        likelihood bound when the caller does not choose one (see :mod:`pmm_ppl.conjugate.reconstruction`).
+        Pairs whose data have a natural discretisation (counts, tokens) or a natural density (real
+        data) override it; the default refuses with a message."""
+        raise V.PMMInputError(
+            f"recon: no default reconstruction for the {self.name!r} pair; pass one explicitly, e.g. "
+            "DiscretisedGaussian(num_levels=256) for images on a grid in [-1, 1], or GaussianDensity() for a density"
+        )
+
+    def encode(self, data: Any, name: str = "data") -> Any:
+        """Raw user data -> the pair's data space (identity; token pairs turn class indices into one-hot
+        vectors).  Called by the data loaders before :meth:`validate_data`."""
+        return data
+
+    def posterior_std(self, state: State) -> Array:
+        """Per-coordinate posterior standard deviation of theta (batch + event), from :meth:`posterior`."""
+        return jnp.sqrt(self.posterior(state).variance)
 
     # ------------------------------------------------------------------ sampling helpers
     def link(self, x: Array) -> Array:
@@ -410,8 +439,54 @@ class LinearPair(ConjugatePair):
     def flow_log_prob(self, state: RunningMean, x: Array, total_accuracy: Array) -> Array:
         """Log density (or mass) of the flow state given ``x`` and ``A``, via :math:`S = C\\mu - c_0\\mu_0`
         (the Jacobian of :math:`S \\mapsto \\mu` does not depend on ``x``).  Exact oracles use it."""
-        s = self._expand(state.weight) * state.mean - self.prior_weight * jnp.asarray(self.prior_mean)
+        s = self._statistic(state.weight, state.mean)
         return self.statistic_law(x, total_accuracy).log_prob(s)
+
+    # ---------------------------------------------------------------- the linear-pair map (one home)
+    @property
+    def statistic_is_discrete(self) -> bool:
+        """Whether the summed statistic takes whole-number values (Poisson / Binomial / Multinomial counts)."""
+        law = self.statistic_law(jnp.asarray(self.prior_mean), jnp.ones(()))
+        return bool(law.support.is_discrete)
+
+    def total_weight(self, total_accuracy: Array) -> Array:
+        """:math:`C_A = c_0 + w(A)`, the total weight after cumulative accuracy ``A``."""
+        return self.prior_weight + self.weight(total_accuracy)
+
+    def _statistic(self, weight: Array, mean: Array) -> Array:
+        s = self._expand(weight) * mean - self.prior_weight * jnp.asarray(self.prior_mean, dtype=jnp.result_type(mean))
+        # a count statistic: undo the float error of the round trip count -> mean -> count (a count of 0
+        # must not read as 1e-7, impossible under a Poisson rate of 0)
+        return jnp.round(s) if self.statistic_is_discrete else s
+
+    @staticmethod
+    def _accuracy_over_batch(total_accuracy: Array, batch: tuple[int, ...], dtype: Any) -> Array:
+        """A scalar accuracy, or one per leading batch axes (e.g. ``(B,)`` for data ``(B, H, W)``),
+        broadcast to the full batch shape."""
+        a = jnp.asarray(total_accuracy, dtype=dtype)
+        if a.ndim < len(batch):
+            a = a.reshape(a.shape + (1,) * (len(batch) - a.ndim))
+        return jnp.broadcast_to(a, batch)
+
+    def statistic_from_mean(self, mean: Array, total_accuracy: Array) -> Array:
+        r"""The summed statistic behind a posterior mean: :math:`S = C_A\mu - c_0\mu_0`, :math:`C_A = c_0 + w(A)`.
+
+        ``mean``: batch + event; ``total_accuracy``: scalar or the batch shape.  Rounded to whole numbers
+        when the statistic is a count (:attr:`statistic_is_discrete`).  Where ``A = 0`` no observation has
+        been made and ``S = 0`` exactly.  The inverse of :meth:`state_from_statistic`."""
+        mean = jnp.asarray(mean, dtype=jnp.result_type(float))
+        a = self._accuracy_over_batch(total_accuracy, self.batch_shape_of(mean), mean.dtype)
+        s = self._statistic(self.total_weight(a), mean)
+        return jnp.where(self._expand(a > 0), s, 0.0)
+
+    def state_from_statistic(self, statistic: Array, total_accuracy: Array) -> RunningMean:
+        r"""The state after cumulative accuracy ``A`` with summed statistic ``S``:
+        :math:`C_A = c_0 + w(A)`, :math:`\mu_A = (c_0\mu_0 + S)/C_A`."""
+        statistic = jnp.asarray(statistic, dtype=jnp.result_type(float))
+        a = self._accuracy_over_batch(total_accuracy, self.batch_shape_of(statistic), statistic.dtype)
+        c = self.total_weight(a)
+        mu = (self.prior_weight * jnp.asarray(self.prior_mean, dtype=statistic.dtype) + statistic) / self._expand(c)
+        return RunningMean(c, mu)
 
     # ---------------------------------------------------------------- generic machinery
     def _expand(self, c: Array) -> Array:
@@ -458,8 +533,4 @@ class LinearPair(ConjugatePair):
     def flow(self, key: Array, x: Array, total_accuracy: Array) -> RunningMean:
         """:math:`C_A = c_0 + w(A)`, :math:`\\mu_A = (c_0\\mu_0 + S_A)/C_A` with :math:`S_A` from ``sample_statistic``."""
         a = jnp.asarray(total_accuracy, dtype=jnp.result_type(float))
-        batch = self.batch_shape_of(x)
-        c = jnp.broadcast_to(self.prior_weight + self.weight(a), batch)
-        s = self.sample_statistic(key, x, a)
-        mu = (self.prior_weight * jnp.asarray(self.prior_mean) + s) / self._expand(c)
-        return RunningMean(c, mu)
+        return self.state_from_statistic(self.sample_statistic(key, x, a), a)

@@ -12,6 +12,8 @@ Flow         :math:`S_A = \sum y_i \mid x \sim \mathrm{Binomial}(A, x)` (indepen
              probability add their trials), :math:`\mu_A = (a_0 + S_A)/(a_0 + b_0 + A)`.
 Divergence   :math:`KL(\mathrm{Bin}(n, x) \| \mathrm{Bin}(n, \hat x)) = n\,KL(\mathrm{Bern}(x) \| \mathrm{Bern}(\hat x))
              = n\,(x\log(x/\hat x) + (1-x)\log((1-x)/(1-\hat x)))` (with :math:`0\log 0 = 0`).
+Plug-in      exact only for steps of one trial (``plug_in_exact = "unit_steps"``): Bernoulli(x) is affine
+             in x, Binomial(n, x) for n >= 2 is not.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class BetaBinomial(LinearPair):
 
     accuracy_kind = "integer"
     support_text = "probabilities in [0, 1]"
+    plug_in_exact = "unit_steps"  # Bernoulli (one trial) is affine in x; Binomial(n >= 2) is not
+    output_head = "unit"
 
     def __post_init__(self):
         V.check_hyper_positive(self.prior_concentration1, "prior_concentration1")

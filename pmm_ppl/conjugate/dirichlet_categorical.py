@@ -54,6 +54,8 @@ Posterior    :math:`\mathrm{Dir}(C\mu)`, mean :math:`\mu`.
 Predictive   :math:`\mathrm{DirichletMultinomial}(C\mu, n)`, mean :math:`n\mu`.
 Flow         :math:`S_A \mid x \sim \mathrm{Multinomial}(A, x)` (:math:`A` integer), :math:`\mu_A = (a_0 + S_A)/(c_0 + A)`.
 Divergence   :math:`KL(\mathrm{Mult}(n, x) \| \mathrm{Mult}(n, \hat x)) = n\,KL(\mathrm{Cat}(x) \| \mathrm{Cat}(\hat x))`.
+Plug-in      ``dirichlet_categorical``: exact in the continuous-time limit (``"limit"``: Poisson counts at
+             rates alpha link(x), affine in x); ``dirichlet_multinomial``: one draw only (``"unit_steps"``).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ from jax.scipy.special import xlogy
 
 from pmm_ppl.conjugate import validation as V
 from pmm_ppl.conjugate.base import LinearPair, RunningMean
+from pmm_ppl.conjugate.reconstruction import CategoricalReconstruction
 from pmm_ppl.conjugate.registry import register
 
 
@@ -119,6 +122,17 @@ class _DirichletPrior(LinearPair):
 
     event_ndim = 1
     support_text = "probability vectors over the last axis"
+    plug_in_exact = "unit_steps"  # one categorical draw is affine in x; Multinomial(n >= 2) is not
+    default_a_max = 20.0  # tokens: a position is unrevealed with probability exp(-A), e^-20 ~ 2e-9
+    output_head = "simplex"
+
+    def encode(self, data, name="data"):
+        """Integer data are class indices ``0..K-1``: one-hot float32 vectors; other data are returned as given."""
+        arr = np.asarray(data)
+        if arr.dtype.kind in "iu":
+            V.check_category_indices(arr, name, self.num_classes)
+            return np.eye(self.num_classes, dtype=np.float32)[arr]
+        return data
 
     def __post_init__(self):
         k = self.num_classes
@@ -168,11 +182,22 @@ class DirichletCategorical(_DirichletPrior):
 
     noise: float = 0.0  # epsilon of the uniform-noise channel, in [0, 1)
 
+    plug_in_exact = "limit"  # Poisson counts per class at the rates alpha link(x): affine in x
+
     def __post_init__(self):
         super().__post_init__()
         eps = V.check_finite(self.noise, "noise")
         if np.ndim(eps) != 0 or not 0.0 <= float(eps) < 1.0:
             raise V.PMMInputError(f"noise: must be a number in [0, 1), got {self.noise!r}")
+
+    @property
+    def reveals_on_first_count(self) -> bool:
+        """Noiseless channel (``noise == 0``): on one-hot data only the true class is ever counted, so
+        a position's first count reveals its token with certainty (masked diffusion)."""
+        return self.noise == 0.0
+
+    def default_reconstruction(self):
+        return CategoricalReconstruction()
 
     def validate_data(self, x, name="x"):
         """Non-negative vectors of shape ``(K,)``: the support of the Poissonised prior, which contains

@@ -18,6 +18,7 @@ Flow         :math:`S_A \mid x \sim \mathrm{Gamma}(A,\ \text{rate } 1/x)`, :math
 Divergence   :math:`KL(\mathrm{Gamma}(\alpha, 1/x) \| \mathrm{Gamma}(\alpha, 1/\hat x)) = \alpha(\log(\hat x/x) + x/\hat x - 1)`.
 
 The code is :class:`~pmm_ppl.conjugate.gamma_gamma.GammaGamma` with the shape fixed to 1.
+Plug-in      biased (``plug_in_exact = "no"``, inherited from Gamma-Gamma): V(x) = x^2.
 """
 
 from __future__ import annotations

@@ -29,6 +29,8 @@ Divergence   :math:`KL(\mathrm{Gamma}(k\alpha, k/x) \| \mathrm{Gamma}(k\alpha, k
              = k\alpha\,(\log(\hat x/x) + x/\hat x - 1)`.
 
 Gamma-Exponential (:mod:`.gamma_exponential`) is the case :math:`k = 1`.
+Plug-in      biased at every step size (``plug_in_exact = "no"``): the Gamma variance function
+             V(x) = x^2/k is not affine, so the plug-in generator differs from the posterior-averaged one.
 """
 
 from __future__ import annotations
@@ -113,6 +115,8 @@ class GammaGamma(LinearPair):
     shape: float = 1.0  # k, the likelihood's known shape per unit accuracy
 
     support_text = "positive reals"
+    plug_in_exact = "no"  # Gamma channel: quadratic variance function
+    output_head = "positive"
 
     def __post_init__(self):
         V.check_hyper_positive(self.prior_rate, "prior_rate")

@@ -11,6 +11,8 @@ Predictive   :math:`y \mid \text{state} \sim \mathrm{NegBin}`: Gamma-Poisson mix
 Flow         :math:`N_A = \sum y_i \mid x \sim \mathrm{Poisson}(A x)`, :math:`\mu_A = (a_0 + N_A)/(b_0 + A)`.
 Divergence   :math:`KL(\mathrm{Poi}(\alpha x) \| \mathrm{Poi}(\alpha\hat x)) = \alpha(x\log(x/\hat x) - x + \hat x)`
              (with :math:`0 \log 0 = 0`).
+Plug-in      exact in the continuous-time limit (``plug_in_exact = "limit"``): the Poisson variance
+             function V(x) = x is affine.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from jax.scipy.special import xlogy
 
 from pmm_ppl.conjugate import validation as V
 from pmm_ppl.conjugate.base import LinearPair, RunningMean
+from pmm_ppl.conjugate.reconstruction import DiscretisedGamma
 from pmm_ppl.conjugate.registry import register
 
 
@@ -36,6 +39,12 @@ class GammaPoisson(LinearPair):
     prior_rate: float = 1.0  # b_0
 
     support_text = "non-negative rates (counts)"
+    plug_in_exact = "limit"  # Poisson channel: law affine in x (linear variance)
+    default_a_max = 1e3  # resolves rates to ~ sqrt(x / 1000)
+    output_head = "positive"
+
+    def default_reconstruction(self):
+        return DiscretisedGamma()
 
     def __post_init__(self):
         V.check_hyper_positive(self.prior_shape, "prior_shape")

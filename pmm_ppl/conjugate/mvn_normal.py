@@ -24,6 +24,7 @@ the whitening map :math:`z = R\theta`, :math:`R = U^\top L^\top`, makes the prio
 observation precision :math:`\alpha\,\mathrm{diag}(\lambda)`: in :math:`z` the pair is d independent
 Normal-Normal pairs with prior precision 1 and observation precision :math:`\alpha\lambda_k`, so updates,
 flow and flow density cost :math:`O(d^2)` (two matrix-vector products), with no per-step solve.
+Plug-in      exact in the continuous-time limit (``plug_in_exact = "limit"``): constant covariance.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import numpyro.distributions as dist
 
 from pmm_ppl.conjugate import validation as V
 from pmm_ppl.conjugate.base import ConjugatePair
+from pmm_ppl.conjugate.reconstruction import GaussianDensity
 from pmm_ppl.conjugate.registry import register
 
 Array = jax.Array
@@ -79,6 +81,12 @@ class MvnNormal(ConjugatePair):
 
     event_ndim = 1
     support_text = "real vectors (length d)"
+    plug_in_exact = "limit"  # Normal channel: law affine in x (constant covariance)
+    default_a_max = 1e4
+    output_head = "real"
+
+    def default_reconstruction(self):
+        return GaussianDensity()
 
     def __post_init__(self):
         m0 = V._as_numpy(self.prior_mean_value, "prior_mean_value")

@@ -33,6 +33,8 @@ statistic with expectation proportional to :math:`\tau` -- :math:`b'` depends on
 :math:`(\bar z - m)^2`, which mixes the mean into the precision estimate; the state needs the four
 numbers :math:`(m, \kappa, a, b)` (two of which, :math:`\kappa` and :math:`a`, are deterministic given
 :math:`A`).
+Plug-in      biased (``plug_in_exact = "no"``): integer steps of n >= 1 Normal draws, whose summary law is
+             not affine in (m, tau).
 """
 
 from __future__ import annotations
@@ -242,6 +244,8 @@ class NormalGammaPair(ConjugatePair):
     event_ndim = 1
     accuracy_kind = "integer"
     support_text = "(mean, precision > 0) pairs"
+    plug_in_exact = "no"  # integer steps of Normal draws: the summary's law is not affine in (m, tau)
+    output_head = None  # a real mean and a positive precision: no single head
 
     def __post_init__(self):
         V.check_finite(self.prior_loc, "prior_loc")

@@ -10,6 +10,8 @@ Flow         with :math:`A` total precision and :math:`g = A/(\rho_0 + A)`:
              :math:`S_A = \sum \alpha_i y_i \sim N(A x, A)`, hence
              :math:`\mu_A \mid x \sim N(g x + (1-g)\mu_0,\ g(1-g)/\rho_0)`.
 Divergence   :math:`KL(N(x, 1/\alpha) \| N(\hat x, 1/\alpha)) = \tfrac{\alpha}{2}(x - \hat x)^2`.
+Plug-in      exact in the continuous-time limit (``plug_in_exact = "limit"``): the Normal channel's law is
+             affine in x (constant variance function).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpyro.distributions as dist
 
 from pmm_ppl.conjugate import validation as V
 from pmm_ppl.conjugate.base import LinearPair, RunningMean
+from pmm_ppl.conjugate.reconstruction import GaussianDensity
 from pmm_ppl.conjugate.registry import register
 
 
@@ -34,6 +37,12 @@ class NormalNormal(LinearPair):
     prior_precision: float = 1.0  # rho_0
 
     support_text = "real numbers"
+    plug_in_exact = "limit"  # Normal channel: law affine in x (constant variance)
+    default_a_max = 1e4  # noise s.d. 0.01 on data of unit scale
+    output_head = "real"
+
+    def default_reconstruction(self):
+        return GaussianDensity()
 
     def __post_init__(self):
         V.check_finite(self.prior_mean_value, "prior_mean_value")

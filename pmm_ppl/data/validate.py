@@ -6,8 +6,8 @@
 2. finiteness (no NaN / inf);
 3. the pair's support via ``pair.validate_data`` (e.g. counts >= 0 for Gamma-Poisson, [0, 1] for
    Beta-Binomial, probability vectors for Dirichlet pairs);
-4. for Dirichlet (token) pairs, integer data are class indices: they must lie in
-   ``0 .. num_classes - 1`` (default ``pair.num_classes``) and are turned into one-hot vectors before step 3.
+4. the pair's own encoding, ``pair.encode`` (for token pairs, integer data are class indices in
+   ``0 .. num_classes - 1``, turned into one-hot vectors), before step 3.
 
 Errors are :class:`~pmm_ppl.conjugate.validation.PMMInputError` whose message starts with ``name``
 (pass the file / array name, e.g. ``"digits.npz['x']"``).
@@ -24,7 +24,7 @@ from pmm_ppl.conjugate.validation import PMMInputError
 
 
 def validate_for_pair(data: Any, pair: Any, name: str = "data", num_classes: int | None = None) -> np.ndarray:
-    """Validated data as a NumPy array (one-hot float32 for integer tokens and a Dirichlet pair)."""
+    """Validated data as a NumPy array, in the pair's data space (``pair.encode``: one-hot float32 for integer tokens)."""
     try:
         arr = np.asarray(data)
     except Exception as err:
@@ -38,12 +38,10 @@ def validate_for_pair(data: Any, pair: Any, name: str = "data", num_classes: int
     if arr.dtype.kind == "b":
         arr = arr.astype(np.int32)
     V.check_finite(arr, name)
-    if pair.name.startswith("dirichlet_") and arr.dtype.kind in "iu":
-        num_classes = num_classes if num_classes is not None else getattr(pair, "num_classes", None)
-        if num_classes is None:
-            raise PMMInputError(f"{name}: integer tokens for pair {pair.name!r} need num_classes (the vocabulary size)")
-        V.check_category_indices(arr, name, num_classes)
-        arr = np.eye(num_classes, dtype=np.float32)[arr]
+    if arr.dtype.kind in "iu" and num_classes is not None and num_classes != getattr(pair, "num_classes", num_classes):
+        raise PMMInputError(f"{name}: num_classes={num_classes} differs from the pair's num_classes={pair.num_classes}")
+    encoded = pair.encode(arr, name)  # e.g. class indices -> one-hot vectors for token pairs
+    arr = np.asarray(encoded)
     try:
         pair.validate_data(arr, name)
     except PMMInputError as err:

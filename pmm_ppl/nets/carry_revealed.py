@@ -34,24 +34,22 @@ class CarryRevealed(nnx.Module):
 
     Args:
       inner: a token denoiser ``(B, L, K), (B,) -> (B, L, K)`` (probability vectors).
-      pair: a ``DirichletCategorical`` with ``noise == 0``.
+      pair: a token pair with ``reveals_on_first_count`` (``DirichletCategorical`` with ``noise == 0``).
       schedule: the schedule giving :math:`A(t)` (to recover the counts from ``mu``).
     """
 
     def __init__(self, inner: nnx.Module, pair: Any, schedule: Any):
-        if getattr(pair, "name", None) != "dirichlet_categorical" or float(getattr(pair, "noise", 1.0)) != 0.0:
-            raise ValueError("pair: CarryRevealed needs the noiseless dirichlet_categorical pair (noise = 0): "
-                             "only then does a count reveal the token")
+        if not getattr(pair, "reveals_on_first_count", False):
+            raise ValueError("pair: CarryRevealed needs a token pair whose first count reveals the token "
+                             "(the noiseless Dirichlet-Categorical channel, noise = 0)")
         self.inner = inner
         self.schedule = schedule
-        self.prior_weight = float(pair.prior_weight)
-        self.prior_concentration = nnx.Variable(jnp.asarray(pair.concentration, jnp.float32))
+        self.pair = pair
         self.head = getattr(inner, "head", "simplex")
 
     def counts(self, mu: jax.Array, t: jax.Array) -> jax.Array:
-        r"""Counts :math:`N = (c_0 + A(t))\mu - a_0` recovered from the posterior mean."""
-        c = (self.prior_weight + jnp.asarray(self.schedule.A(t), jnp.float32)).reshape((-1,) + (1,) * (mu.ndim - 1))
-        return c * jnp.asarray(mu, jnp.float32) - self.prior_concentration[...]
+        r"""Counts :math:`N = (c_0 + A(t))\mu - a_0` recovered from the posterior mean (``pair.statistic_from_mean``)."""
+        return self.pair.statistic_from_mean(mu, jnp.asarray(self.schedule.A(t), jnp.float32))
 
     def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
         n = self.counts(mu, t)

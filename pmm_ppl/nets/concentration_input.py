@@ -22,9 +22,10 @@ class LogConcentrationInput(nnx.Module):
     def __init__(self, inner: nnx.Module, pair: Any, schedule: Any):
         self.inner = inner
         self.schedule = schedule
-        self.prior_weight = float(pair.prior_weight)
+        self.pair = pair
         self.head = getattr(inner, "head", "simplex")
 
     def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
-        c = (self.prior_weight + jnp.asarray(self.schedule.A(t), jnp.float32)).reshape((-1,) + (1,) * (mu.ndim - 1))
+        c = self.pair.total_weight(jnp.asarray(self.schedule.A(t), jnp.float32))
+        c = c.reshape((-1,) + (1,) * (mu.ndim - 1))
         return self.inner(jnp.log(jnp.maximum(c * mu, 1e-30)), t)

@@ -43,8 +43,7 @@ class DiscretisedNormalPreconditioned(nnx.Module):
         self.backbone = backbone
         self.schedule = schedule
         self.head = "real"
-        self.prior_weight = float(pair.prior_weight)
-        self.prior_mean = jnp.asarray(pair.prior_mean, jnp.float32)
+        self.pair = pair
         self.levels = jnp.asarray(levels, jnp.float32)
         self.data_mean = jnp.asarray(data_mean, jnp.float32)
         self.data_std = jnp.asarray(data_std, jnp.float32)
@@ -53,8 +52,7 @@ class DiscretisedNormalPreconditioned(nnx.Module):
         """:math:`p_k` per coordinate, shape ``mu.shape + (L,)``."""
         mu = jnp.asarray(mu, jnp.float32)
         a = jnp.asarray(self.schedule.A(t), jnp.float32).reshape((-1,) + (1,) * (mu.ndim - 1))
-        skip, x_in, c_out = normal_preconditioning(mu, a, self.prior_weight, self.prior_mean, self.data_mean,
-                                                   self.data_std)
+        skip, x_in, c_out = normal_preconditioning(self.pair, mu, a, self.data_mean, self.data_std)
         base = -0.5 * ((self.levels - skip[..., None]) / c_out[..., None]) ** 2
         return jax.nn.softmax(base + self.backbone(x_in, t), axis=-1)
 
@@ -92,12 +90,11 @@ class LevelPosteriorDenoiser(nnx.Module):
     def level_probabilities(self, mu: jax.Array, t: jax.Array) -> jax.Array:
         mu = jnp.asarray(mu, jnp.float32)
         a = jnp.asarray(self.schedule.A(t), jnp.float32).reshape((-1,) + (1,) * (mu.ndim - 1))
-        c0 = self.pair.prior_weight
-        s = (c0 + self.pair.weight(a)) * mu - c0 * jnp.asarray(self.pair.prior_mean, jnp.float32)
+        s = self.pair.statistic_from_mean(mu, a)  # rounded for count statistics
+        if self.pair.statistic_is_discrete:
+            s = jnp.maximum(s, 0.0)
         safe_a = jnp.where(a > 0, a, 1.0)[..., None]
         law = self.pair.statistic_law(self.levels, safe_a)
-        if law.support.is_discrete:  # S is a count: undo float rounding in C mu - c0 mu0
-            s = jnp.maximum(jnp.round(s), 0.0)
         loglik = law.log_prob(s[..., None])
         loglik = jnp.where(a[..., None] > 0, loglik, 0.0)
         logits = loglik + self.backbone((mu - self.input_shift) / self.input_scale, t)

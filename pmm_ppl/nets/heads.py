@@ -1,16 +1,16 @@
 r"""Output heads: map unconstrained network outputs to the support of the data.
 
-=============  ==============================================  =====================================
-head           map                                             pairs (by name)
-=============  ==============================================  =====================================
-``real``       identity                                        ``normal_normal``, ``mvn_normal``
-``positive``   :math:`\mathrm{softplus}(h) = \log(1 + e^h)`    ``gamma_poisson``, ``gamma_exponential``,
-                                                               ``gamma_gamma`` (any ``gamma_*``)
-``simplex``    :math:`\mathrm{softmax}` over the last axis     ``dirichlet_*`` (tokens)
-``unit``       :math:`\sigma(h) = 1/(1+e^{-h})`, in [0, 1]     ``beta_binomial`` (any ``beta_*``)
-=============  ==============================================  =====================================
+=============  ==============================================
+head           map
+=============  ==============================================
+``real``       identity
+``positive``   :math:`\mathrm{softplus}(h) = \log(1 + e^h)`
+``simplex``    :math:`\mathrm{softmax}` over the last axis
+``unit``       :math:`\sigma(h) = 1/(1+e^{-h})`, in [0, 1]
+=============  ==============================================
 
-The denoiser estimates :math:`E^*[x \mid \mu_t]`, a convex combination of data points, so it lies
+Each pair names its head (``output_head``, e.g. ``"positive"`` for Gamma-Poisson); :func:`head_for_pair`
+reads it.  The denoiser estimates :math:`E^*[x \mid \mu_t]`, a convex combination of data points, so it lies
 in the convex hull of the support: real, non-negative, a probability vector, or [0, 1].
 """
 
@@ -21,6 +21,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from pmm_ppl.conjugate.registry import pair_class
 from pmm_ppl.conjugate.validation import PMMInputError
 
 HEADS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -29,19 +30,6 @@ HEADS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "simplex": lambda h: jax.nn.softmax(h, axis=-1),
     "unit": jax.nn.sigmoid,
 }
-
-# pairs whose data mix supports (no single head fits): the caller must choose
-_NO_DEFAULT = {"normal_gamma": "its data (m, tau) mix a real mean and a positive precision"}
-
-# name prefix of a registered pair -> head (first match wins)
-_PAIR_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("normal_", "real"),
-    ("mvn_", "real"),
-    ("gamma_", "positive"),
-    ("dirichlet_", "simplex"),
-    ("beta_", "unit"),
-)
-
 
 def apply_head(head: str, h: jax.Array) -> jax.Array:
     """Apply the named head to the raw output ``h``."""
@@ -58,18 +46,19 @@ def check_head(head: str) -> str:
 
 
 def head_for_pair(pair: Any) -> str:
-    """The head matching a pair (a pair object or its registered name), from the table above."""
-    name = pair if isinstance(pair, str) else getattr(pair, "name", None)
-    if not isinstance(name, str):
-        raise PMMInputError(f"pair: expected a pair or a pair name, got {pair!r}")
-    if name in _NO_DEFAULT:
-        raise PMMInputError(f"pair: no default output head for {name!r}: {_NO_DEFAULT[name]}; pass head= explicitly")
-    for prefix, head in _PAIR_PREFIXES:
-        if name.startswith(prefix):
-            return head
-    raise PMMInputError(
-        f"pair: no default output head for pair {name!r}; pass head= one of {sorted(HEADS)} explicitly"
-    )
+    """The head a pair names for its data's support (``pair.output_head``); ``pair`` is a pair object,
+    a pair class or a registered name."""
+    if isinstance(pair, str):
+        try:
+            pair = pair_class(pair)
+        except KeyError as err:
+            raise PMMInputError(f"pair: {err.args[0]}") from None
+    head = getattr(pair, "output_head", "missing")
+    if head == "missing":
+        raise PMMInputError(f"pair: expected a conjugate pair or a registered pair name, got {pair!r}")
+    if head is None:
+        raise PMMInputError(f"pair: no default output head for {pair.name!r} (its data mix supports); pass head= one of {sorted(HEADS)} explicitly")
+    return check_head(head)
 
 
 def head_support_ok(head: str, xhat: jax.Array, atol: float = 1e-5) -> jax.Array:

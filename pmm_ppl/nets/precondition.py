@@ -44,11 +44,14 @@ from pmm_ppl.conjugate.validation import PMMInputError
 from pmm_ppl.nets.heads import head_for_pair
 
 
-def normal_preconditioning(mu: jax.Array, accuracy: jax.Array, prior_weight: float, prior_mean: Any,
-                           data_mean: Any, data_std: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``(skip, net_input, c_out)`` of the module docstring; ``accuracy`` broadcasts against ``mu``."""
+def normal_preconditioning(pair: LinearPair, mu: jax.Array, accuracy: jax.Array, data_mean: Any,
+                           data_std: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(skip, net_input, c_out)`` of the module docstring; ``accuracy`` is a scalar or one per leading
+    batch axes of ``mu`` (e.g. ``(B, 1, ..., 1)``).  :math:`S` is the pair's ``statistic_from_mean``."""
     a = jnp.asarray(accuracy, jnp.float32)
-    s = (prior_weight + a) * mu - prior_weight * jnp.asarray(prior_mean, jnp.float32)
+    if a.ndim:
+        a = a.reshape(a.shape + (1,) * (jnp.ndim(mu) - a.ndim))
+    s = pair.statistic_from_mean(mu, a)
     var_d = jnp.asarray(data_std, jnp.float32) ** 2
     m = jnp.asarray(data_mean, jnp.float32)
     positive = a > 0
@@ -82,8 +85,8 @@ class NormalPreconditioned(nnx.Module):
         self.backbone = backbone
         self.schedule = schedule
         self.head = "real"
+        self.pair = pair
         self.prior_weight = float(pair.prior_weight)
-        self.prior_mean = jnp.asarray(pair.prior_mean, jnp.float32)
         self.data_mean = jnp.asarray(pair.prior_mean if data_mean is None else data_mean, jnp.float32)
         std = self.prior_weight ** -0.5 if data_std is None else data_std
         if not bool(jnp.all(jnp.asarray(std) > 0)):
@@ -93,7 +96,5 @@ class NormalPreconditioned(nnx.Module):
     def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
         mu = jnp.asarray(mu, jnp.float32)
         a = jnp.asarray(self.schedule.A(t), jnp.float32).reshape((-1,) + (1,) * (mu.ndim - 1))
-        skip, x_in, c_out = normal_preconditioning(
-            mu, a, self.prior_weight, self.prior_mean, self.data_mean, self.data_std
-        )
+        skip, x_in, c_out = normal_preconditioning(self.pair, mu, a, self.data_mean, self.data_std)
         return skip + c_out * self.backbone(x_in, t)

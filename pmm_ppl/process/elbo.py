@@ -37,33 +37,14 @@ path, and :math:`\mathcal L_\infty(x) = -\log p^*(x) + E_q[\log p^*(x \mid \mu_{
 :math:`A_{\max}` resolves the data.  The discrete bound is looser (the plug-in step uses
 :math:`\pi(\cdot|E^*x)` instead of the true predictive mixture) and tightens as ``T`` grows.
 
-Reconstruction (the discretisation, explicit).  ``recon`` is one of
-
-* :class:`DiscretisedGaussian` -- real data on a grid of ``num_levels`` values in
-  ``[low, high]`` (images: 256 levels in [-1, 1] for MNIST, 17 for sklearn digits 0..16):
-  :math:`p_{\mathrm{rec}}(x|\mu_T) = \int_{\text{bin}(x)} N(u;\, f(\mu_T, 1), \sigma^2)\,du`, bins of
-  width :math:`2h = (\text{high}-\text{low})/(L-1)` centred on the levels, the edge bins extended
-  to :math:`\pm\infty` (as in BFN); :math:`\sigma = 1/\sqrt{C_T}` by default, the posterior s.d. of
-  the final state (:math:`C_T = \rho_0 + A_{\max}`).  A bound on the negative log *probability*
-  of the discrete datum.
-* :class:`GaussianDensity` -- undiscretised real data: :math:`N(x; f(\mu_T,1), \sigma^2)`, a bound
-  on a negative log *density* (not comparable across discretisations).
-* :class:`CategoricalReconstruction` -- tokens (one-hot ``x``, shape ``(..., L, K)``):
-  :math:`p_{\mathrm{rec}}(x|\mu_T) = \prod_{\text{positions}} f(\mu_T, 1)_{x}`, the exact categorical
-  of the clean tokens (the denoiser's output is a probability vector over clean tokens; for the
-  noisy channel it is *not* passed through ``link``).  Log-probabilities are floored at
-  :math:`\log 10^{-30}`.
-* :class:`DiscretisedGamma` -- counts: :math:`\theta \sim \mathrm{Gamma}(C_T f, C_T)` (the
-  conjugate posterior of the final state with its mean replaced by :math:`f(\mu_T, 1)`) integrated
-  over the count's rounding bin :math:`[x - 1/2, x + 1/2) \cap [0, \infty)`.
-
-``default_reconstruction(pair)`` picks the token / count ones; real data must say how it is
-discretised.  Results are in nats per example; :func:`to_bits_per_dim` converts.
+Reconstruction (the discretisation, explicit).  ``recon`` is a law from
+:mod:`pmm_ppl.conjugate.reconstruction` (discretised Gaussian for images on a grid, Gaussian density,
+categorical for tokens, discretised Gamma for counts); by default the pair's own
+``pair.default_reconstruction()``.  Results are in nats per example; :func:`to_bits_per_dim` converts.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from typing import Any, Callable, NamedTuple
@@ -71,16 +52,23 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import gammainc, gammaincc, log_ndtr
 
 from pmm_ppl.conjugate import validation as V
 from pmm_ppl.conjugate.base import ConjugatePair
+from pmm_ppl.conjugate.reconstruction import (
+    LOG_PROB_FLOOR,
+    CategoricalReconstruction,
+    DiscretisedGamma,
+    DiscretisedGaussian,
+    GaussianDensity,
+    Reconstruction,
+    _sum_per_example,
+)
 from pmm_ppl.process.denoiser_args import combine_denoiser, partition_denoiser
 
 Array = jax.Array
 Denoiser = Callable[[Array, Array], Array]
 
-LOG_PROB_FLOOR = math.log(1e-30)
 #: share of the continuous-time proposal kept uniform (caps the importance weights at 1/DEFENSIVE_MASS)
 DEFENSIVE_MASS = 0.2
 
@@ -114,128 +102,9 @@ def to_bits_per_dim(nats: Any, num_dims: int) -> Any:
     return nats / (num_dims * math.log(2.0))
 
 
-# ---------------------------------------------------------------------------------- reconstruction
-def _sum_per_example(v: Array) -> Array:
-    return v.reshape(v.shape[0], -1).sum(-1)
-
-
-def _final_std(state: Any, like: Array, std: float | None) -> Array:
-    if std is not None:
-        return jnp.asarray(std, dtype=like.dtype)
-    c = jnp.asarray(state.weight)
-    return jax.lax.rsqrt(c.reshape(c.shape + (1,) * (like.ndim - c.ndim)))
-
-
-def _log_interval_normal(a: Array, b: Array) -> Array:
-    r""":math:`\log(\Phi(b) - \Phi(a))` for standardised edges :math:`a < b` (``-inf``/``+inf`` allowed),
-    stable in both tails (reflect so that the interval's lower end is below 0)."""
-    flip = a > 0
-    lo, hi = jnp.where(flip, -b, a), jnp.where(flip, -a, b)
-    log_hi, log_lo = log_ndtr(hi), log_ndtr(lo)
-    return log_hi + jnp.log1p(-jnp.exp(jnp.minimum(log_lo - log_hi, 0.0)))
-
-
-@dataclasses.dataclass(frozen=True)
-class DiscretisedGaussian:
-    """Gaussian around :math:`f(\\mu_T, 1)` integrated over the datum's bin on a grid of ``num_levels``
-    values in ``[low, high]`` (edge bins extended to infinity); ``std=None``: :math:`1/\\sqrt{C_T}`."""
-
-    num_levels: int
-    low: float = -1.0
-    high: float = 1.0
-    std: float | None = None
-
-    def __post_init__(self):
-        if not isinstance(self.num_levels, (int, np.integer)) or isinstance(self.num_levels, bool) or self.num_levels < 2:
-            raise V.PMMInputError(f"num_levels: must be an integer >= 2, got {self.num_levels!r}")
-        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
-            raise V.PMMInputError(f"low, high: need finite low < high, got {self.low!r}, {self.high!r}")
-        if self.std is not None:
-            V.check_hyper_positive(self.std, "std")
-
-    @property
-    def half_width(self) -> float:
-        return 0.5 * (self.high - self.low) / (self.num_levels - 1)
-
-    def validate(self, x: Any, name: str = "x") -> None:
-        arr = np.asarray(x, dtype=np.float64)
-        k = (arr - self.low) / (2 * self.half_width)
-        if np.any(k < -1e-4) or np.any(k > self.num_levels - 1 + 1e-4) or np.any(np.abs(k - np.round(k)) > 1e-3):
-            raise V.PMMInputError(
-                f"{name}: DiscretisedGaussian needs values on the grid of {self.num_levels} levels in "
-                f"[{self.low}, {self.high}] (step {2 * self.half_width:.6g})"
-            )
-
-    def neg_log_prob(self, pair: ConjugatePair, state: Any, xhat: Array, x: Array) -> Array:
-        sd = _final_std(state, x, self.std)
-        h = self.half_width
-        lo = jnp.where(x - h <= self.low, -jnp.inf, (x - h - xhat) / sd)
-        hi = jnp.where(x + h >= self.high, jnp.inf, (x + h - xhat) / sd)
-        return -_sum_per_example(_log_interval_normal(lo, hi))
-
-
-@dataclasses.dataclass(frozen=True)
-class GaussianDensity:
-    """Undiscretised real data: :math:`-\\log N(x; f(\\mu_T,1), \\sigma^2)`, ``std=None``: :math:`1/\\sqrt{C_T}`."""
-
-    std: float | None = None
-
-    def validate(self, x: Any, name: str = "x") -> None:
-        V.check_finite(x, name)
-
-    def neg_log_prob(self, pair: ConjugatePair, state: Any, xhat: Array, x: Array) -> Array:
-        sd = _final_std(state, x, self.std)
-        lp = -0.5 * ((x - xhat) / sd) ** 2 - jnp.log(sd) - 0.5 * math.log(2 * math.pi)
-        return -_sum_per_example(lp)
-
-
-@dataclasses.dataclass(frozen=True)
-class CategoricalReconstruction:
-    """Tokens: :math:`-\\sum_{\\text{positions}} \\log f(\\mu_T, 1)_{x}` (floored at :math:`\\log 10^{-30}`)."""
-
-    def validate(self, x: Any, name: str = "x") -> None:
-        arr = np.asarray(x)
-        if not np.all((arr == 0) | (arr == 1)) or not np.allclose(arr.sum(-1), 1.0):
-            raise V.PMMInputError(f"{name}: the categorical reconstruction needs one-hot tokens (see encode_tokens)")
-
-    def neg_log_prob(self, pair: ConjugatePair, state: Any, xhat: Array, x: Array) -> Array:
-        logp = jnp.maximum(jnp.log(jnp.maximum(xhat, 0.0)), LOG_PROB_FLOOR)
-        return -_sum_per_example(x * logp)
-
-
-@dataclasses.dataclass(frozen=True)
-class DiscretisedGamma:
-    """Counts: :math:`\\mathrm{Gamma}(C_T f, C_T)` integrated over :math:`[x - 1/2, x + 1/2) \\cap [0, \\infty)`."""
-
-    def validate(self, x: Any, name: str = "x") -> None:
-        V.check_counts(x, name)
-
-    def neg_log_prob(self, pair: ConjugatePair, state: Any, xhat: Array, x: Array) -> Array:
-        c = jnp.asarray(state.weight)
-        c = c.reshape(c.shape + (1,) * (x.ndim - c.ndim))
-        shape = jnp.maximum(c * xhat, 1e-30)
-        lo, hi = c * jnp.maximum(x - 0.5, 0.0), c * (x + 0.5)
-        # lower-tail difference below the mean, upper-tail difference above it (no cancellation)
-        below = gammainc(shape, hi) - gammainc(shape, lo)
-        above = gammaincc(shape, lo) - gammaincc(shape, hi)
-        p = jnp.where(lo > shape, above, below)
-        return -_sum_per_example(jnp.maximum(jnp.log(jnp.maximum(p, 0.0)), LOG_PROB_FLOOR))
-
-
-Reconstruction = DiscretisedGaussian | GaussianDensity | CategoricalReconstruction | DiscretisedGamma
-
-
 def default_reconstruction(pair: ConjugatePair) -> Reconstruction:
-    """Categorical for token pairs, discretised Gamma for Gamma-Poisson counts; real data must choose
-    (:class:`DiscretisedGaussian` with its number of levels, or :class:`GaussianDensity`)."""
-    if pair.name == "dirichlet_categorical":
-        return CategoricalReconstruction()
-    if pair.name == "gamma_poisson":
-        return DiscretisedGamma()
-    raise V.PMMInputError(
-        f"recon: no default reconstruction for the {pair.name!r} pair; pass e.g. DiscretisedGaussian(num_levels=256) "
-        "for images on a grid in [-1, 1], or GaussianDensity() for a bound on a density"
-    )
+    """The pair's own default reconstruction law (``pair.default_reconstruction()``)."""
+    return pair.default_reconstruction()
 
 
 # ---------------------------------------------------------------------------------- shared checks
@@ -474,6 +343,8 @@ def continuous_elbo(
 
 
 __all__ = [
+    "LOG_PROB_FLOOR",
+    "Reconstruction",
     "CategoricalReconstruction",
     "DiscretisedGamma",
     "DiscretisedGaussian",

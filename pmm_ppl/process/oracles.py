@@ -35,6 +35,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro.distributions as dist
 from jax.scipy.special import gammaln, xlogy
 
 from pmm_ppl.conjugate import validation as V
@@ -54,9 +55,20 @@ def _check_linear_pair(pair: Any, name: str = "pair") -> None:
         raise V.PMMInputError(f"{name}: exact oracles need a linear pair (running-mean state), got {type(pair).__name__}")
 
 
-def _check_pair_named(pair: Any, expected: str) -> None:
-    if getattr(pair, "name", None) != expected:
-        raise V.PMMInputError(f"pair: this oracle is for the {expected!r} pair, got {getattr(pair, 'name', type(pair).__name__)!r}")
+def _check_channel(pair: Any, family: type, variance: Callable[[float, float], float], what: str) -> None:
+    """The closed form needs an elementwise linear pair whose summed statistic given ``x`` after accuracy
+    ``A`` is ``family`` with mean :math:`Ax` and the given variance: checked on the pair's own
+    ``statistic_law`` at one point (no pair names involved)."""
+    _check_linear_pair(pair)
+    x, a = 0.75, 2.0
+    try:
+        law = pair.statistic_law(jnp.asarray(x), jnp.asarray(a))
+        ok = (isinstance(law, family) and pair.event_ndim == 0
+              and np.isclose(float(law.mean), a * x) and np.isclose(float(law.variance), variance(x, a)))
+    except Exception:  # a law that cannot be probed this way is not the one the closed form needs
+        ok = False
+    if not ok:
+        raise V.PMMInputError(f"pair: this oracle needs {what}; got {getattr(pair, 'name', type(pair).__name__)!r}")
 
 
 def _check_weights(weights: Any, num_rows: int, name: str = "weights") -> Array:
@@ -92,20 +104,10 @@ def _expand(a: Array, ndim: int) -> Array:
 
 
 def summed_statistic(pair: LinearPair, mu: Array, A: Array) -> Array:
-    r"""The summed statistic behind a mean: :math:`S = (c_0 + w(A))\mu - c_0\mu_0`.
-
-    ``mu`` has shape ``(B, *data_shape)``, ``A`` shape ``(B,)``.  When the pair's statistic law is
-    discrete (Poisson counts) ``S`` is rounded to the nearest whole number, removing the float
-    error of the round trip count -> mean -> count (which would otherwise make a count of 0 look
-    like ``1e-7``, impossible under a Poisson rate of 0).  Where ``A = 0`` no observation has been
-    made and ``S = 0`` whatever ``mu`` is (the only reachable mean there is :math:`\mu_0`), so every
-    oracle returns the target mean at ``A = 0``."""
-    c = pair.prior_weight + pair.weight(A)
-    s = _expand(c, mu.ndim) * mu - pair.prior_weight * jnp.asarray(pair.prior_mean)
-    probe = pair.statistic_law(jnp.asarray(pair.prior_mean), jnp.ones(()))
-    if probe.support.is_discrete:
-        s = jnp.round(s)
-    return jnp.where(_expand(jnp.asarray(A) > 0, mu.ndim), s, 0.0)
+    r"""The summed statistic behind a mean, :math:`S = (c_0 + w(A))\mu - c_0\mu_0`: the pair's own
+    ``pair.statistic_from_mean`` (rounded for count statistics; 0 where ``A = 0``, where every oracle
+    returns the target mean)."""
+    return pair.statistic_from_mean(mu, A)
 
 
 def _row_posterior_logits(lp: Array) -> Array:
@@ -207,7 +209,7 @@ def gaussian_mixture_oracle_at_accuracy(pair: LinearPair, weights: Any, means: A
     The responsibilities are :math:`r_j \propto p_j \prod_{\text{elements}} N(S; Am, A(1+Av))` and
     :math:`E^*[x\mid\mu] = \sum_j r_j E[x \mid S, j]`.
     """
-    _check_pair_named(pair, "normal_normal")
+    _check_channel(pair, dist.Normal, lambda x, a: a, "an elementwise Normal channel with unit precision per unit accuracy (S | x ~ N(Ax, A))")
     means = _check_rows(means, "means")
     variances = V.check_positive(variances, "variances", allow_zero=True)
     try:
@@ -274,7 +276,7 @@ def poisson_mixture_oracle_at_accuracy(pair: LinearPair, weights: Any, rates: An
     (a state implying counts beyond :math:`X_{\max}` gets its posterior piled on :math:`X_{\max}`).
     Cost :math:`O(B J M X_{\max})` for ``M`` elements per datum.
     """
-    _check_pair_named(pair, "gamma_poisson")
+    _check_channel(pair, dist.Poisson, lambda x, a: a * x, "an elementwise Poisson channel (S | x ~ Poisson(Ax))")
     rates = _check_rows(rates, "rates")
     V.check_positive(rates, "rates")
     w = _check_weights(weights, rates.shape[0])

@@ -234,12 +234,6 @@ class LogLinearSchedule(_Schedule):
 
 Schedule = GeometricSchedule | PowerSchedule | LogLinearSchedule
 
-#: default final accuracy per pair name: Normal-Normal ~ noise s.d. 0.01 on data of unit scale
-#: (BFN uses sigma_1 = 1e-3 on [-1, 1] images); Gamma-Poisson: exposure 1000 resolves rates to
-#: ~ sqrt(x/1000); token pairs: a position is still unrevealed with probability exp(-A), e^-20 ~ 2e-9.
-_DEFAULT_A_MAX = {"normal_normal": 1e4, "gamma_poisson": 1e3}
-_TOKEN_A_MAX = 20.0
-
 
 def schedule_for(pair: Any, kind: str = "geometric", a_max: float | None = None, power: float = 1.0) -> Schedule:
     """A sensible default schedule for ``pair``.
@@ -247,17 +241,11 @@ def schedule_for(pair: Any, kind: str = "geometric", a_max: float | None = None,
     ``kind="geometric"`` gives :class:`GeometricSchedule` with ``scale`` = the pair's prior weight
     :math:`c_0` (so the gain :math:`\\kappa` is uniform over the steps); ``kind="power"`` gives
     :class:`PowerSchedule` with ``power``; ``kind="loglinear"`` gives :class:`LogLinearSchedule`
-    (uniform masking rate for token pairs).  ``a_max`` defaults per pair (1e4 Normal-Normal, 1e3
-    Gamma-Poisson, 20 for token pairs -- ``event_ndim == 1`` on the simplex -- and 1e3 otherwise);
-    these are starting points for data of unit scale, not tuned values.
+    (uniform masking rate for token pairs).  ``a_max`` defaults to the pair's own ``default_a_max``
+    (e.g. 1e4 for Normal-Normal, 20 for tokens): a starting point for data of unit scale, not a tuned value.
     """
     if a_max is None:
-        if pair.name in _DEFAULT_A_MAX:
-            a_max = _DEFAULT_A_MAX[pair.name]
-        elif getattr(pair, "event_ndim", 0) == 1:
-            a_max = _TOKEN_A_MAX
-        else:
-            a_max = 1e3
+        a_max = pair.default_a_max
     if kind == "geometric":
         scale = float(getattr(pair, "prior_weight", 1.0))
         return GeometricSchedule(a_max=a_max, scale=scale)

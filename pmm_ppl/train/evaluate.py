@@ -20,9 +20,7 @@ from tqdm.auto import tqdm
 
 from pmm_ppl.process.elbo import (
     DiscretisedGaussian,
-    GaussianDensity,
     continuous_elbo,
-    default_reconstruction,
     discrete_elbo,
 )
 from pmm_ppl.process.sampler import sample
@@ -51,9 +49,7 @@ class BoundReport(NamedTuple):
 def reconstruction_for(spec: ModelSpec):
     if spec.eval.num_levels:
         return DiscretisedGaussian(num_levels=spec.eval.num_levels)
-    if spec.pair.name in ("normal_normal", "mvn_normal"):
-        return GaussianDensity()  # continuous data: a bound on the negative log density
-    return default_reconstruction(spec.pair)
+    return spec.pair.default_reconstruction()
 
 
 def test_bound(spec: ModelSpec, denoiser: Any, test_data: np.ndarray, key: jax.Array, *, num_steps: int | None = None,
