@@ -51,6 +51,7 @@ from pmm_ppl.process import GeometricSchedule
 from pmm_ppl.sde import checks
 from pmm_ppl.sde import cox as X
 from pmm_ppl.sde import diffusion as D
+from pmm_ppl.verify import statistics as St
 
 prob = checks.count_problem()
 pair, oracle = prob.pair, prob.oracle()  # oracle(mu, A) = E*[x | mu] (exact, finite support)
@@ -95,8 +96,8 @@ plt.tight_layout(); plt.show()
 NP = 20000
 ends = jax.jit(jax.vmap(lambda k: X.exact_cox(k, pair, oracle, jnp.array([prob.a_max]))))(jax.random.split(jax.random.key(1), NP))
 n_exact = np.asarray(ends.counts[:, 0]).astype(int)
-chi2_exact = checks.chi2_gof(n_exact, lambda k: prob.pmf(prob.a_max, k))[1]
-tv_exact = checks.total_variation(n_exact, lambda k: prob.pmf(prob.a_max, k))
+chi2_exact = St.chi2_gof(n_exact, lambda k: prob.pmf(prob.a_max, k))[1]
+tv_exact = St.total_variation(n_exact, lambda k: prob.pmf(prob.a_max, k))
 proposals_per_event = float(ends.num_proposals.sum() / ends.num_events.sum())
 print(f"exact Cox: chi2 p = {chi2_exact:.3f}, TV = {tv_exact:.4f}, overflow = {int(ends.overflow.sum())}, "
       f"bound violations = {int(ends.bound_violations.sum())}, proposals per event = {proposals_per_event:.3f}")
@@ -123,7 +124,7 @@ for T in STEPS:
     a_grid = np.asarray(a_grid, np.float64); a_grid[-1] = prob.a_max
     pmf_tau[T] = checks.tau_leap_pmf(prob, a_grid, n_max)
     tv_tau[T] = 0.5 * np.abs(pmf_tau[T] - exact_pmf).sum()
-slope, lo, hi = checks.fit_slope(1 / np.array(STEPS[2:]), np.array([tv_tau[T] for T in STEPS[2:]]))
+slope, lo, hi = St.fit_slope(1 / np.array(STEPS[2:]), np.array([tv_tau[T] for T in STEPS[2:]]))
 print("TV(tau-leaping, exact) per T:", {T: f"{v:.4f}" for T, v in tv_tau.items()})
 print(f"fitted order of the TV (T = 4..128): {slope:.3f} (95% CI {lo:.3f}..{hi:.3f})")
 
@@ -131,8 +132,8 @@ T_MC = 4
 _, a_grid = D.accuracy_grid(sched, T_MC)
 a_grid = a_grid.at[-1].set(prob.a_max)
 n_tau = np.asarray(jax.jit(lambda k: X.tau_leap(k, pair, oracle, a_grid, (NP,)))(jax.random.key(2))[-1]).astype(int)
-chi2_tau_rec = checks.chi2_gof(n_tau, lambda k: np.where(k <= n_max, pmf_tau[T_MC][np.minimum(k, n_max)], 0.0))[1]
-chi2_tau_exact = checks.chi2_gof(n_tau, lambda k: prob.pmf(prob.a_max, k))[1]
+chi2_tau_rec = St.chi2_gof(n_tau, lambda k: np.where(k <= n_max, pmf_tau[T_MC][np.minimum(k, n_max)], 0.0))[1]
+chi2_tau_exact = St.chi2_gof(n_tau, lambda k: prob.pmf(prob.a_max, k))[1]
 print(f"tau-leaping simulator, T = {T_MC}: chi2 p vs its recursion = {chi2_tau_rec:.3f}, vs the exact law = {chi2_tau_exact:.1e}")
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))

@@ -16,6 +16,7 @@ from pmm_ppl.process.schedules import GeometricSchedule
 from pmm_ppl.sde import checks as K
 from pmm_ppl.sde import cox as X
 from pmm_ppl.sde import diffusion as D
+from pmm_ppl.verify import statistics as St
 
 P_MIN = 1e-3
 
@@ -46,7 +47,7 @@ def test_exact_cox_law_is_mixed_poisson(prob, bound):
     assert int(res.bound_violations.sum()) == 0
     for g, a in enumerate([1.0, 3.0, 6.0]):
         n = np.asarray(res.counts[:, g])
-        assert K.chi2_gof(n, lambda k, a=a: prob.pmf(a, k))[1] > P_MIN
+        assert St.chi2_gof(n, lambda k, a=a: prob.pmf(a, k))[1] > P_MIN
     # counts are non-decreasing along the accuracy grid and equal the number of accepted events at A_max
     c = np.asarray(res.counts)
     assert np.all(np.diff(c, axis=1) >= 0)
@@ -89,13 +90,13 @@ def test_k_variate_noisy_channel_total_intensity_one():
     res = jax.jit(jax.vmap(lambda k: X.exact_cox(k, pair, m, jnp.array([1.5]), data_shape=(3,), bound=1.0)))(
         jax.random.split(jax.random.key(3), 3000))
     tot = np.asarray(res.counts[:, 0]).sum(1)
-    assert K.chi2_gof(tot, lambda k: stats.poisson.pmf(k, 1.5))[1] > P_MIN
+    assert St.chi2_gof(tot, lambda k: stats.poisson.pmf(k, 1.5))[1] > P_MIN
     assert int(res.bound_violations.sum()) == 0
     # mixed law of each class count: sum_j w_j Poisson(A link(e_j)_k)
     link = 0.7 * np.eye(3) + 0.1
     for k in range(3):
         pmf = lambda n, k=k: sum(w * stats.poisson.pmf(n, 1.5 * link[j, k]) for j, w in enumerate([0.2, 0.3, 0.5]))
-        assert K.chi2_gof(np.asarray(res.counts[:, 0, k]), pmf)[1] > P_MIN
+        assert St.chi2_gof(np.asarray(res.counts[:, 0, k]), pmf)[1] > P_MIN
 
 
 def test_tau_leap_converges_to_exact_law_with_order_one(prob):
@@ -126,7 +127,7 @@ def test_cox_samplers_reproduce_target(prob):
     assert tl.shape == (257, n)
     pmf = lambda k: prob.pmf(prob.a_max, k)  # noqa: E731
     for s in (res.counts[:, 0], tl[-1]):
-        assert K.chi2_gof(np.asarray(s), pmf)[1] > P_MIN
+        assert St.chi2_gof(np.asarray(s), pmf)[1] > P_MIN
 
 
 def test_process_sampler_is_tau_leaping(prob):
@@ -143,6 +144,6 @@ def test_process_sampler_is_tau_leaping(prob):
     a_grid = np.asarray(a_grid, np.float64)
     a_grid[-1] = prob.a_max
     p = K.tau_leap_pmf(prob, a_grid, 80)
-    assert K.chi2_gof(n, lambda k: np.where(k <= 80, p[np.minimum(k, 80)], 0.0))[1] > P_MIN
+    assert St.chi2_gof(n, lambda k: np.where(k <= 80, p[np.minimum(k, 80)], 0.0))[1] > P_MIN
     # and it is measurably off the exact law at 8 steps (TV of the recursion ~ 0.07)
     assert 0.5 * np.abs(p - prob.pmf(prob.a_max, np.arange(81))).sum() > 0.03

@@ -17,6 +17,7 @@ from pmm_ppl.process.schedules import GeometricSchedule
 from pmm_ppl.sde import checks as K
 from pmm_ppl.sde import coordinates as C
 from pmm_ppl.sde import diffusion as D
+from pmm_ppl.verify import statistics as St
 
 P_MIN = 1e-3
 
@@ -125,7 +126,7 @@ def test_probability_flow_ode_reproduces_target(prob):
     start = D.gaussian_start(jax.random.key(0), prob.pair, prob.schedule, t0, mean, var, (n,))
     pf = D.probability_flow_sample(prob.pair, prob.schedule, m, start, t0)
     exact = prob.sample_flow(jax.random.key(1), prob.schedule.a_max, n)
-    d, p, null = K.energy_permutation_test(np.asarray(pf), np.asarray(exact), num_perm=100)
+    d, p, null = St.energy_permutation_test(np.asarray(pf), np.asarray(exact), num_perm=100)
     assert p > P_MIN, (d, null)
     with pytest.raises(PMMInputError, match="t0"):
         D.probability_flow_sample(prob.pair, prob.schedule, m, start, 0.0)

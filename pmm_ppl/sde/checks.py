@@ -1,4 +1,4 @@
-r"""Measured numerical checks of the continuous-time limits (DESIGN section 6).
+r"""Measured numerical checks of the continuous-time limits (docs/design.md section 6).
 
 Every function returns plain numbers (a dict); tests assert them and ``pmm sde-checks`` prints
 them as one table.  Sizes (paths, steps) are arguments so that tests can run small versions.
@@ -12,7 +12,10 @@ Gamma-Poisson :math:`a_0 = b_0 = 1`, :math:`p^*` point masses at rates ``(0.5, 3
 
 Error bars: slopes are least-squares fits of :math:`\log(\text{error})` on :math:`\log h`; their
 intervals are 95% percentile bootstrap intervals over simulated paths (or the regression
-interval when the errors are computed exactly).
+interval when the errors are computed exactly).  The statistics themselves (slopes, bootstrap,
+chi-square, total variation, energy-distance and moment tests) live in :mod:`pmm_ppl.verify.statistics`.
+The problems are built from the pair classes (:class:`NormalNormal`, :class:`GammaPoisson`,
+:class:`DirichletCategorical`), not from registry names.
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from pmm_ppl.conjugate import get_pair
+from pmm_ppl.conjugate.dirichlet_categorical import DirichletCategorical
+from pmm_ppl.conjugate.gamma_poisson import GammaPoisson
+from pmm_ppl.conjugate.normal_normal import NormalNormal
 from pmm_ppl.process.oracles import empirical_oracle_at_accuracy, gaussian_mixture_oracle_at_accuracy
 from pmm_ppl.process.schedules import GeometricSchedule
 from pmm_ppl.sde import coordinates as C
 from pmm_ppl.sde import cox as X
 from pmm_ppl.sde import diffusion as D
+from pmm_ppl.verify import statistics as St
 
 
 # ---------------------------------------------------------------------- problems
@@ -75,7 +81,7 @@ class NormalProblem:
 def normal_problem(bimodal: bool = True) -> NormalProblem:
     """``bimodal``: weights (0.3, 0.7), means (-1, 1.5), variances (0.2, 0.1); otherwise an overlapping
     mixture (0.5, 0.5), (-0.5, 0.75), (0.5, 0.3) whose posterior mean is not stiff (for strong errors)."""
-    pair = get_pair("normal_normal", prior_mean_value=0.0, prior_precision=1.0)
+    pair = NormalNormal(prior_mean_value=0.0, prior_precision=1.0)
     schedule = GeometricSchedule(a_max=100.0, scale=1.0)
     if bimodal:
         return NormalProblem(pair, schedule, (0.3, 0.7), (-1.0, 1.5), (0.2, 0.1))
@@ -102,72 +108,7 @@ class CountProblem:
 
 
 def count_problem() -> CountProblem:
-    return CountProblem(get_pair("gamma_poisson", prior_shape=1.0, prior_rate=1.0), (0.5, 3.0), (0.3, 0.7), 6.0)
-
-
-# ---------------------------------------------------------------------- small statistics helpers
-def fit_slope(h, err):
-    """Least-squares slope of log(err) on log(h) and its 95% t-interval."""
-    res = stats.linregress(np.log(h), np.log(err))
-    q = stats.t.ppf(0.975, len(h) - 2) * res.stderr
-    return float(res.slope), float(res.slope - q), float(res.slope + q)
-
-
-def _bootstrap_slope(h, per_path: np.ndarray, stat, num_boot: int, seed: int):
-    """Percentile 95% bootstrap interval of the slope; ``per_path`` (paths, len(h)), ``stat`` maps it to errors."""
-    rng = np.random.default_rng(seed)
-    n = per_path.shape[0]
-    slopes = []
-    for _ in range(num_boot):
-        idx = rng.integers(0, n, n)
-        slopes.append(fit_slope(h, stat(per_path[idx]))[0])
-    return tuple(np.percentile(slopes, [2.5, 97.5]))
-
-
-def chi2_gof(samples: np.ndarray, pmf_fn, min_expected: float = 5.0):
-    """Chi-square goodness of fit of integer ``samples`` to a pmf, adjacent bins pooled so that every
-    expected count is >= ``min_expected`` (the upper tail goes into the last bin).  Returns (stat, p, dof)."""
-    samples = np.asarray(samples).astype(int)
-    n = samples.size
-    top = max(int(samples.max()), 1) + 1
-    support = np.arange(top)
-    p = pmf_fn(support)
-    p = np.append(p, max(0.0, 1.0 - p.sum()))  # mass at >= top
-    obs = np.append(np.bincount(samples, minlength=top), 0)
-    groups_o, groups_e, acc_o, acc_e = [], [], 0.0, 0.0
-    for o, e in zip(obs, p * n):
-        acc_o += o
-        acc_e += e
-        if acc_e >= min_expected:
-            groups_o.append(acc_o)
-            groups_e.append(acc_e)
-            acc_o = acc_e = 0.0
-    groups_o[-1] += acc_o
-    groups_e[-1] += acc_e
-    stat, pval = stats.chisquare(groups_o, groups_e)
-    return float(stat), float(pval), len(groups_o) - 1
-
-
-def total_variation(samples: np.ndarray, pmf_fn) -> float:
-    samples = np.asarray(samples).astype(int)
-    top = int(samples.max()) + 1
-    emp = np.bincount(samples, minlength=top) / samples.size
-    p = pmf_fn(np.arange(top))
-    return float(0.5 * (np.abs(emp - p).sum() + max(0.0, 1.0 - p.sum())))
-
-
-def energy_permutation_test(a: np.ndarray, b: np.ndarray, num_perm: int = 200, seed: int = 0):
-    """1-D energy distance between two samples and its permutation p-value."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    d0 = stats.energy_distance(a, b)
-    pooled = np.concatenate([a, b])
-    rng = np.random.default_rng(seed)
-    null = []
-    for _ in range(num_perm):
-        perm = rng.permutation(pooled)
-        null.append(stats.energy_distance(perm[: a.size], perm[a.size :]))
-    null = np.array(null)
-    return float(d0), float((1 + np.sum(null >= d0)) / (1 + num_perm)), float(np.median(null))
+    return CountProblem(GammaPoisson(prior_shape=1.0, prior_rate=1.0), (0.5, 3.0), (0.3, 0.7), 6.0)
 
 
 # ---------------------------------------------------------------------- 1. solvers agree on one path
@@ -215,10 +156,10 @@ def check_strong_order(seed: int = 0, num_paths: int = 256, steps=(8, 16, 32, 64
     per_path = np.stack(em_err, 1) ** 2
     h = 1.0 / np.array(steps)
     rms = np.sqrt(per_path.mean(0))
-    slope = fit_slope(h, rms)[0]
-    lo, hi = _bootstrap_slope(h, per_path, lambda p: np.sqrt(p.mean(0)), num_boot, seed)
+    slope = St.fit_slope(h, rms)[0]
+    lo, hi = St.bootstrap_slope(h, per_path, lambda p: np.sqrt(p.mean(0)), num_boot, seed)
     return {"em_order": slope, "em_order_ci": (lo, hi), "em_rms_errors": rms.tolist(),
-            "shark_rms_errors": shark_err, "shark_order": fit_slope(h, np.array(shark_err))[0], "steps": list(steps)}
+            "shark_rms_errors": shark_err, "shark_order": St.fit_slope(h, np.array(shark_err))[0], "steps": list(steps)}
 
 
 # ---------------------------------------------------------------------- 2. weak order of the PMM chain
@@ -254,7 +195,7 @@ def check_weak_order_gaussian(steps=(16, 32, 64, 128, 256), m: float = 1.0, v: f
         a_grid[0], a_grid[-1] = 0.0, a_max
         errs.append(abs(second(*gaussian_chain_law(a_grid, m, v)) - target))
     h = 1.0 / np.array(steps)
-    slope, lo, hi = fit_slope(h, np.array(errs))
+    slope, lo, hi = St.fit_slope(h, np.array(errs))
     return {"order": slope, "order_ci": (lo, hi), "errors": errs, "steps": list(steps)}
 
 
@@ -281,10 +222,10 @@ def check_weak_order_mixture(seed: int = 0, num_paths: int = 20000, steps=(8, 16
     err = np.abs(per_path.mean(0))
     se = per_path.std(0) / np.sqrt(num_paths)
     h = 1.0 / np.array(steps)
-    slope = fit_slope(h, err)[0]
-    lo, hi = _bootstrap_slope(h, per_path, lambda p: np.abs(p.mean(0)), num_boot, seed)
+    slope = St.fit_slope(h, err)[0]
+    lo, hi = St.bootstrap_slope(h, per_path, lambda p: np.abs(p.mean(0)), num_boot, seed)
     exact = prob.flow_moment(prob.schedule.a_max, 2)
-    ref_z = (phi(ref).mean() - exact) / (phi(ref).std() / np.sqrt(num_paths))
+    ref_z = St.mean_z_test(phi(ref), exact)[0]
     return {"order": slope, "order_ci": (lo, hi), "errors": err.tolist(), "std_errors": se.tolist(),
             "steps": list(steps), "reference_z": float(ref_z)}
 
@@ -317,15 +258,12 @@ def check_marginals(seed: int = 0, num_paths: int = 4000, num_steps: int = 1024,
         g, s2 = a / (1 + a), a / (1 + a) ** 2
         z = (np.asarray(cond_path[i], np.float64) - g * x64) / np.sqrt(s2)
         out[f"cond_ks_p@t={t}"] = float(stats.kstest(z, "norm").pvalue)
-        out[f"cond_mean_p@t={t}"] = float(2 * stats.norm.sf(abs(z.mean()) * np.sqrt(num_paths)))
-        chi = (num_paths - 1) * z.var(ddof=1)
-        out[f"cond_var_p@t={t}"] = float(2 * min(stats.chi2.cdf(chi, num_paths - 1), stats.chi2.sf(chi, num_paths - 1)))
+        out[f"cond_mean_p@t={t}"] = St.standard_normal_mean_pvalue(z)
+        out[f"cond_var_p@t={t}"] = St.unit_variance_chi2_pvalue(z)
         mu = np.asarray(unc_path[i], np.float64)
         out[f"uncond_ks_p@t={t}"] = float(stats.kstest(mu, lambda q: prob.flow_cdf(a, q)).pvalue)
         for k in (1, 2):
-            e = prob.flow_moment(a, k)
-            zk = (np.mean(mu**k) - e) / (np.std(mu**k) / np.sqrt(num_paths))
-            out[f"uncond_m{k}_p@t={t}"] = float(2 * stats.norm.sf(abs(zk)))
+            out[f"uncond_m{k}_p@t={t}"] = St.mean_z_test(mu**k, prob.flow_moment(a, k))[1]
     return out
 
 
@@ -375,11 +313,11 @@ def check_cox_law(seed: int = 0, num_paths: int = 20000, accuracies=(1.0, 3.0, 6
     for g, a in enumerate(accuracies):
         n = np.asarray(res.counts[:, g]).astype(int)
         pmf = lambda k, a=a: prob.pmf(a, k)  # noqa: E731
-        out[f"chi2_p@A={a}"] = chi2_gof(n, pmf)[1]
-        out[f"tv@A={a}"] = total_variation(n, pmf)
+        out[f"chi2_p@A={a}"] = St.chi2_gof(n, pmf)[1]
+        out[f"tv@A={a}"] = St.total_variation(n, pmf)
         support = np.arange(prob.support_max(a))
         ref = rng.choice(support, num_paths, p=pmf(support) / pmf(support).sum())
-        out[f"tv_noise@A={a}"] = total_variation(ref, pmf)
+        out[f"tv_noise@A={a}"] = St.total_variation(ref, pmf)
     return out
 
 
@@ -388,7 +326,7 @@ def check_cox_categorical(seed: int = 0, num_paths: int = 8000, num_classes: int
     weights) simulated exactly with the constant bound 1 (a probability vector has total intensity 1).
     Under the model, at most one class is ever revealed (the data are one-hot), the revealed class has
     law :math:`\\propto` the weights among revealed paths, and the total count is Poisson(:math:`A`)."""
-    pair = get_pair("dirichlet_categorical", num_classes=num_classes)
+    pair = DirichletCategorical(num_classes=num_classes)
     weights = np.arange(1, num_classes + 1, dtype=float)
     weights /= weights.sum()
     data = jnp.eye(num_classes)
@@ -402,7 +340,7 @@ def check_cox_categorical(seed: int = 0, num_paths: int = 8000, num_classes: int
     cls = n[revealed].argmax(1)
     class_p = stats.chisquare(np.bincount(cls, minlength=num_classes), weights * revealed.sum()).pvalue
     return {"max_classes_revealed": int(classes_revealed.max()),
-            "total_count_chi2_p": chi2_gof(total, lambda k: stats.poisson.pmf(k, a_max))[1],
+            "total_count_chi2_p": St.chi2_gof(total, lambda k: stats.poisson.pmf(k, a_max))[1],
             "revealed_class_chi2_p": float(class_p), "overflow": int(res.overflow.sum()),
             "bound_violations": int(res.bound_violations.sum())}
 
@@ -442,13 +380,13 @@ def check_tau_leap_order(seed: int = 0, steps=(8, 16, 32, 64, 128), num_paths: i
         errs.append(abs(np.sum(p * n**2) - np.sum(exact * n**2)))
         tvs.append(0.5 * np.abs(p - exact).sum())
     h = 1.0 / np.array(steps)
-    slope, lo, hi = fit_slope(h, np.array(errs))
-    tv_slope = fit_slope(h, np.array(tvs))
+    slope, lo, hi = St.fit_slope(h, np.array(errs))
+    tv_slope = St.fit_slope(h, np.array(tvs))
     _, a_grid = D.accuracy_grid(sched, mc_steps)
     a_grid = a_grid.at[-1].set(prob.a_max)
     counts = jax.jit(lambda k: X.tau_leap(k, prob.pair, prob.oracle(), a_grid, (num_paths,)))(jax.random.key(seed))[-1]
     p_mc = tau_leap_pmf(prob, np.asarray(a_grid, np.float64), n_max)
-    chi_p = chi2_gof(np.asarray(counts), lambda k: np.where(k <= n_max, p_mc[np.minimum(k, n_max)], 0.0))[1]
+    chi_p = St.chi2_gof(np.asarray(counts), lambda k: np.where(k <= n_max, p_mc[np.minimum(k, n_max)], 0.0))[1]
     return {"order": slope, "order_ci": (lo, hi), "errors": errs, "tv": tvs, "tv_order": tv_slope[0],
             "tv_order_ci": tv_slope[1:], "steps": list(steps),
             "simulator_vs_recursion_chi2_p": chi_p}
@@ -478,7 +416,7 @@ def check_samplers_reproduce_target(seed: int = 0, num_samples: int = 2000, num_
     pf = jax.jit(lambda s: D.probability_flow_sample(prob.pair, prob.schedule, m, s, pf_t0))(start)
     out = {}
     for name, s in (("em_sde", em), ("pf_ode", pf)):
-        d, p, null = energy_permutation_test(np.asarray(s, np.float64), exact, num_perm, seed)
+        d, p, null = St.energy_permutation_test(np.asarray(s, np.float64), exact, num_perm, seed)
         out[f"{name}_energy"] = d
         out[f"{name}_energy_p"] = p
         out[f"{name}_energy_null_median"] = null
@@ -492,8 +430,8 @@ def check_samplers_reproduce_target(seed: int = 0, num_samples: int = 2000, num_
     tl = jax.jit(lambda k: X.tau_leap(k, cp.pair, cm, a_grid, (n_cox,)))(keys[4])[-1]
     pmf = lambda k: cp.pmf(cp.a_max, k)  # noqa: E731
     for name, s in (("exact_cox", res.counts[:, 0]), ("tau_leap", tl)):
-        out[f"{name}_chi2_p"] = chi2_gof(np.asarray(s), pmf)[1]
-        out[f"{name}_tv"] = total_variation(np.asarray(s), pmf)
+        out[f"{name}_chi2_p"] = St.chi2_gof(np.asarray(s), pmf)[1]
+        out[f"{name}_tv"] = St.total_variation(np.asarray(s), pmf)
     return out
 
 
