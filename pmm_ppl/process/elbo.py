@@ -64,6 +64,7 @@ from pmm_ppl.conjugate.reconstruction import (
     Reconstruction,
     _sum_per_example,
 )
+from pmm_ppl.process import kernels
 from pmm_ppl.process.denoiser_args import combine_denoiser, partition_denoiser
 
 Array = jax.Array
@@ -169,10 +170,7 @@ def _discrete_impl(pair, den_arrays, den_static, recon, key, x, num_steps, t_gri
         k = jax.random.fold_in(k_steps, i)
         if chain:
             kl = kl_term(pair.mean(state), i)
-            alpha = alphas[i]
-            safe = jnp.where(alpha > 0, alpha, 1.0)
-            new = pair.update(state, pair.sample_observation(k, xr, safe), safe)
-            state = jax.tree_util.tree_map(lambda a, b: jnp.where(alpha > 0, a, b), new, state)
+            state, _ = kernels.observe(pair, k, state, xr, alphas[i])  # the forward chain y ~ pi(. | x)
         else:
             kl = kl_term(pair.mean(pair.flow(k, xr, a_grid[i])), i)
         return state, kls.at[i].set(kl)

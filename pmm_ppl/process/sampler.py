@@ -1,4 +1,4 @@
-r"""The discrete plug-in PMM sampler (DESIGN section 5), for every pair.
+r"""The discrete plug-in PMM sampler (DESIGN section 5).
 
 Starting from the prior state, for steps :math:`i = 1..T` of a discretised schedule
 (:math:`t_0 = 0 < \dots < t_T = 1`, accuracies :math:`\alpha_i`):
@@ -10,11 +10,17 @@ Starting from the prior state, for steps :math:`i = 1..T` of a discretised sched
    \text{state}_i = \mathrm{update}(\text{state}_{i-1}, y_i, \alpha_i),
 
 and the result is :math:`f(\mu_T, 1)` (``output="denoised"``, default) or :math:`\mu_T`
-(``output="mean"``).  With the exact oracle :math:`f = E^*[x \mid \mu]` the plug-in step is exact
-to first order in :math:`\alpha` and the sampler reproduces :math:`p^*` as the steps shrink; the
-number of steps is free and independent of training.
+(``output="mean"``).  The number of steps is free and independent of training.
 
-Implementation.  The whole chain is one ``jax.lax.scan`` over the (pre-split) keys, times and
+When is it exact?  With the exact oracle :math:`f = E^*[x \mid \mu]` the sampler reproduces
+:math:`p^*` as the steps shrink **only for pairs whose channel law is affine in** :math:`x`
+(``pair.plug_in_exact == "limit"``: Normal, Poisson-type and the categorical token channel).  For
+the others (Gamma channels, Binomial/Multinomial steps of more than one trial, Normal-Gamma) the
+plug-in replaces the posterior average of the channel by the channel at the average, and the
+sampler converges to a different law (docs/design.md section 5).
+
+Implementation.  The whole chain is one ``jax.lax.scan`` of the plug-in kernel
+(:func:`pmm_ppl.process.kernels.plug_in_step`) over the (pre-split) keys, times and
 accuracies, inside one ``jax.jit`` whose static arguments are the pair, the denoiser's static part,
 the shapes and the output options; the grid and the accuracies are *array* arguments.  So the
 program size does not grow with ``T`` (nothing is unrolled), a new schedule with the same ``T`` or
@@ -51,6 +57,7 @@ any object with an ``apply(xhat) -> xhat`` method that is a pytree (e.g. a Named
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -59,6 +66,7 @@ import numpy as np
 
 from pmm_ppl.conjugate.base import ConjugatePair
 from pmm_ppl.conjugate.validation import PMMInputError, check_category_indices
+from pmm_ppl.process import kernels
 from pmm_ppl.process.denoiser_args import combine_denoiser as _combine
 from pmm_ppl.process.denoiser_args import partition_denoiser as _partition
 
@@ -141,28 +149,40 @@ def _check_condition(condition: Any, pair: ConjugatePair, full_shape: tuple[int,
 # ---------------------------------------------------------------------------- the chain
 @functools.partial(jax.jit, static_argnames=("pair", "den_static", "state_batch", "output", "return_trajectory"))
 def _run(den_arrays, key, t_grid, alphas, condition, *, pair, den_static, state_batch, output, return_trajectory):
+    """A scan of the plug-in kernel (:mod:`.kernels`) over the grid, then the output."""
     denoiser = _combine(den_arrays, den_static)
     num_samples = state_batch[0]
     apply = (lambda xhat: xhat) if condition is None else condition.apply
-    state0 = pair.init(state_batch)
     dtype = jnp.result_type(float)
 
-    def step(state, inp):
-        t, alpha, k = inp
-        mu = pair.mean(state)
-        xhat = apply(denoiser(mu, jnp.full((num_samples,), t, dtype)))
-        y = pair.sample_observation(k, xhat, alpha)
-        new = pair.update(state, y, alpha)
-        new = jax.tree_util.tree_map(lambda n, o: jnp.where(alpha > 0, n, o), new, state)  # alpha = 0: no-op
-        return new, (pair.mean(new) if return_trajectory else None)
+    def estimate(mu, state):
+        return apply(denoiser(mu, jnp.full((num_samples,), state.time, dtype)))
 
+    state0 = kernels.init(pair, state_batch, time=t_grid[0])
     keys = jax.random.split(key, alphas.shape[0])
-    state, traj = jax.lax.scan(step, state0, (t_grid[:-1], alphas, keys))
-    mu = pair.mean(state)
-    out = apply(denoiser(mu, jnp.full((num_samples,), t_grid[-1], dtype))) if output == "denoised" else mu
+    collect = (lambda state, info: pair.mean(state.posterior)) if return_trajectory else None
+    state, traj = kernels.scan_steps(kernels.plug_in_step, pair, state0, estimate, keys, t_grid[1:], alphas, collect=collect)
+    mu = pair.mean(state.posterior)
+    out = estimate(mu, state) if output == "denoised" else mu
     if return_trajectory:
-        return out, jnp.concatenate([pair.mean(state0)[None], traj], axis=0)
+        return out, jnp.concatenate([pair.mean(state0.posterior)[None], traj], axis=0)
     return out
+
+
+_WARNED: set[type] = set()
+
+
+def _warn_if_biased(pair: ConjugatePair, largest_step: float) -> None:
+    """Warn once per pair class when the plug-in sampler cannot be exact for it (a "unit_steps" pair
+    whose steps are all of at most one unit is exact)."""
+    exact = pair.plug_in_exact == "limit" or (pair.plug_in_exact == "unit_steps" and largest_step <= 1.0)
+    if exact or type(pair) in _WARNED:
+        return
+    _WARNED.add(type(pair))
+    when = ("for steps of more than one unit of accuracy" if pair.plug_in_exact == "unit_steps"
+            else "at every step size")
+    warnings.warn(f"the plug-in sampler is biased for the {pair.name!r} pair {when} (plug_in_exact = "
+                  f"{pair.plug_in_exact!r}): its channel's law is not affine in x", stacklevel=3)
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
@@ -217,6 +237,7 @@ def sample(
     full_shape = (num_samples,) + data_shape
     condition = _check_condition(condition, pair, full_shape)
     t_grid, alphas = schedule.discretise(num_steps, integer=pair.accuracy_kind == "integer")
+    _warn_if_biased(pair, float(np.max(np.asarray(alphas))))
     den_arrays, den_static = _partition(denoiser)
     state_batch = full_shape[: len(full_shape) - pair.event_ndim]
     return _run(

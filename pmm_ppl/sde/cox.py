@@ -52,6 +52,7 @@ import jax.numpy as jnp
 
 from pmm_ppl.conjugate import validation as V
 from pmm_ppl.conjugate.base import RunningMean
+from pmm_ppl.process import kernels
 
 Array = jax.Array
 PosteriorMean = Callable[[Array, Array], Array]
@@ -71,12 +72,7 @@ def count_state(pair: Any, counts: Array, total_accuracy: Array) -> RunningMean:
     """State of a counting pair after counts ``N`` at accuracy ``u``:
     :math:`C = c_0 + w(u)`, :math:`\\mu = (c_0\\mu_0 + N)/C` (batch shape = leading axes of ``counts``
     minus the pair's event axes)."""
-    u = jnp.asarray(total_accuracy, dtype=jnp.result_type(float))
-    c = pair.prior_weight + pair.weight(u)
-    batch = pair.batch_shape_of(counts)
-    c = jnp.broadcast_to(c, batch)
-    mu = (pair.prior_weight * jnp.asarray(pair.prior_mean) + counts) / pair._expand(c)
-    return RunningMean(c, mu)
+    return pair.state_from_statistic(counts, total_accuracy)
 
 
 def _intensity(pair: Any, posterior_mean: PosteriorMean, counts: Array, u: Array) -> Array:
@@ -146,17 +142,12 @@ def tau_leap(key: Array, pair: Any, posterior_mean: PosteriorMean, a_grid: Array
     a_grid = jnp.asarray(a_grid, dtype=jnp.result_type(float))
     shape = tuple(batch_shape) + tuple(data_shape)
     n0 = jnp.zeros(shape, a_grid.dtype)
-    state0 = count_state(pair, n0, a_grid[0])
+    state0 = kernels.init(pair, (), time=a_grid[0], accuracy=a_grid[0], posterior=count_state(pair, n0, a_grid[0]))
 
-    def step(carry, inp):
-        state, n = carry
-        a_prev, a_next, k = inp
-        alpha = a_next - a_prev
-        xhat = posterior_mean(state.mean, jnp.broadcast_to(a_prev, shape[:1]))
-        y = pair.sample_observation(k, xhat, alpha)
-        y = jnp.asarray(y, a_grid.dtype)
-        return (pair.update(state, y, alpha), n + y), n + y
+    def estimate(mu, state):  # the accuracy convention m(mu, A)
+        return posterior_mean(mu, jnp.broadcast_to(state.accuracy, shape[:1]))
 
     keys = jax.random.split(key, a_grid.shape[0] - 1)
-    _, path = jax.lax.scan(step, (state0, n0), (a_grid[:-1], a_grid[1:], keys))
-    return jnp.concatenate([n0[None], path], 0)
+    _, ys = kernels.scan_steps(kernels.plug_in_step, pair, state0, estimate, keys, a_grid[1:], jnp.diff(a_grid),
+                               collect=lambda state, info: jnp.asarray(info.observation, a_grid.dtype))
+    return jnp.concatenate([n0[None], jnp.cumsum(ys, axis=0)], 0)

@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import lineax
 
 from pmm_ppl.conjugate import validation as V
+from pmm_ppl.process import kernels
 
 Array = jax.Array
 PosteriorMean = Callable[[Array, Array], Array]
@@ -165,19 +166,21 @@ def pmm_chain(pair: Any, posterior_mean: PosteriorMean, a_grid: Array, dB: Array
     a_grid = jnp.asarray(a_grid, dtype=jnp.result_type(float))
     if state_init is None:
         state_init = pair.init(dB.shape[1:])
+    state0 = kernels.init(pair, (), time=a_grid[0], accuracy=a_grid[0], posterior=state_init)
 
-    def step(state, inp):
-        a_prev, a_next, db = inp
-        alpha = a_next - a_prev
-        xhat = posterior_mean(state.mean, _batch_accuracy(state.mean, a_prev))
-        y = xhat + db / alpha
-        new = pair.update(state, y, alpha)
-        return new, new.mean
+    def estimate(mu, state):  # the accuracy convention m(mu, A)
+        return posterior_mean(mu, _batch_accuracy(mu, state.accuracy))
 
-    state, path = jax.lax.scan(step, state_init, (a_grid[:-1], a_grid[1:], dB))
+    def brownian_draw(db, xhat, alpha):  # y = xhat + dB / alpha ~ N(xhat, 1/alpha)
+        return xhat + db / alpha
+
+    collect = (lambda state, info: pair.mean(state.posterior)) if return_path else None
+    state, path = kernels.scan_steps(kernels.plug_in_step, pair, state0, estimate, dB, a_grid[1:], jnp.diff(a_grid),
+                                     draw=brownian_draw, collect=collect)
+    mu = pair.mean(state.posterior)
     if return_path:
-        return state.mean, jnp.concatenate([state_init.mean[None], path], 0)
-    return state.mean
+        return mu, jnp.concatenate([pair.mean(state_init)[None], path], 0)
+    return mu
 
 
 def coarsen_increments(dB: Array, factor: int) -> Array:
