@@ -24,4 +24,10 @@ PAIR_MODULES = [
 for _m in PAIR_MODULES:
     importlib.import_module(f"pmm_ppl.conjugate.{_m}")
 
-__all__ = ["ConjugatePair", "LinearPair", "RunningMean", "PMMInputError", "get_pair", "list_pairs", "register"]
+# the pair classes, for code that builds a specific pair without going through a registered name
+from pmm_ppl.conjugate.dirichlet_categorical import DirichletCategorical  # noqa: E402
+from pmm_ppl.conjugate.gamma_poisson import GammaPoisson  # noqa: E402
+from pmm_ppl.conjugate.normal_normal import NormalNormal  # noqa: E402
+
+__all__ = ["ConjugatePair", "DirichletCategorical", "GammaPoisson", "LinearPair", "NormalNormal", "RunningMean", "PMMInputError",
+           "get_pair", "list_pairs", "register"]

@@ -530,6 +530,10 @@ class LinearPair(ConjugatePair):
         w = self.weight(alpha)
         return w / (state.weight + w)
 
+    def gain_at(self, total_accuracy: Array, alpha: Array) -> Array:
+        """:meth:`gain` from the state reached after cumulative accuracy ``A`` (its weight is :math:`C_A`)."""
+        return self.gain(RunningMean(self.total_weight(total_accuracy), None), alpha)
+
     def flow(self, key: Array, x: Array, total_accuracy: Array) -> RunningMean:
         """:math:`C_A = c_0 + w(A)`, :math:`\\mu_A = (c_0\\mu_0 + S_A)/C_A` with :math:`S_A` from ``sample_statistic``."""
         a = jnp.asarray(total_accuracy, dtype=jnp.result_type(float))

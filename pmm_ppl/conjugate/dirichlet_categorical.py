@@ -77,9 +77,8 @@ from pmm_ppl.conjugate.registry import register
 
 def encode_tokens(indices: Any, num_classes: int) -> jax.Array:
     """One-hot float vectors of shape ``indices.shape + (num_classes,)`` from class indices in ``0..K-1``."""
-    if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 1:
-        raise V.PMMInputError(f"num_classes: must be a positive integer, got {num_classes!r}")
-    idx = V.check_category_indices(indices, "indices", int(num_classes))
+    num_classes = V.check_whole_number(num_classes, "num_classes")
+    idx = V.check_category_indices(indices, "indices", num_classes)
     return jax.nn.one_hot(jnp.asarray(idx).astype(jnp.int32), int(num_classes), dtype=jnp.result_type(float))
 
 

@@ -76,8 +76,7 @@ class DiscretisedGaussian:
     std: float | None = None
 
     def __post_init__(self):
-        if not isinstance(self.num_levels, (int, np.integer)) or isinstance(self.num_levels, bool) or self.num_levels < 2:
-            raise V.PMMInputError(f"num_levels: must be an integer >= 2, got {self.num_levels!r}")
+        V.check_whole_number(self.num_levels, "num_levels", 2)
         if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
             raise V.PMMInputError(f"low, high: need finite low < high, got {self.low!r}, {self.high!r}")
         if self.std is not None:

@@ -58,6 +58,14 @@ def check_positive(x: Any, name: str, allow_zero: bool = False) -> jax.Array:
     return x
 
 
+def check_whole_number(value: Any, name: str, minimum: int = 1, why: str = "") -> int:
+    """A Python/NumPy integer (not a bool) ``>= minimum``, returned as ``int``; the one check behind every
+    count argument (``num_steps``, ``num_samples``, ``num_mc``, ...).  ``why`` is appended to the message."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise PMMInputError(f"{name}: must be a whole number >= {minimum}{why}, got {value!r}")
+    return int(value)
+
+
 def check_integer(x: Any, name: str) -> jax.Array:
     """``x`` has whole-number values (any numeric dtype)."""
     x = check_finite(x, name)

@@ -1,5 +1,5 @@
 """PMM itself: accuracy schedules, training objectives, the plug-in sampler, exact oracles and
-the likelihood bound (DESIGN sections 3-6).  Re-exports the public names of the submodules."""
+the likelihood bound, and the :class:`Process` that joins a pair and a schedule (DESIGN sections 3-6).  Re-exports the public names of the submodules."""
 
 from pmm_ppl.process.elbo import (
     CategoricalReconstruction,
@@ -24,11 +24,14 @@ from pmm_ppl.process.oracles import (
     poisson_support_bound,
     summed_statistic,
 )
+from pmm_ppl.process.process import Process
 from pmm_ppl.process.sampler import OUTPUTS, Inpaint, Prefix, decode_tokens, sample
-from pmm_ppl.process.schedules import GeometricSchedule, LogLinearSchedule, PowerSchedule, Schedule, schedule_for
+from pmm_ppl.process.schedules import GeometricSchedule, LogLinearSchedule, PowerSchedule, Schedule, StepGrid, schedule_for
 
 __all__ = [
+    "Process",
     # schedules
+    "StepGrid",
     "GeometricSchedule",
     "LogLinearSchedule",
     "PowerSchedule",

@@ -98,8 +98,7 @@ class ELBOEstimate(NamedTuple):
 
 def to_bits_per_dim(nats: Any, num_dims: int) -> Any:
     """Nats per example -> bits per dimension (or per character): :math:`\\text{nats} / (D \\ln 2)`."""
-    if not isinstance(num_dims, (int, np.integer)) or isinstance(num_dims, bool) or num_dims < 1:
-        raise V.PMMInputError(f"num_dims: must be a positive integer, got {num_dims!r}")
+    V.check_whole_number(num_dims, "num_dims")
     return nats / (num_dims * math.log(2.0))
 
 
@@ -116,8 +115,7 @@ def _prepare(pair: Any, x: Any, recon: Any, num_mc: Any, name_mc: str = "num_mc"
         recon = default_reconstruction(pair)
     if not hasattr(recon, "neg_log_prob"):
         raise V.PMMInputError(f"recon: expected a reconstruction such as DiscretisedGaussian, got {recon!r}")
-    if not isinstance(num_mc, (int, np.integer)) or isinstance(num_mc, bool) or num_mc < 2:
-        raise V.PMMInputError(f"{name_mc}: must be an integer >= 2 (the standard error needs two draws), got {num_mc!r}")
+    V.check_whole_number(num_mc, name_mc, 2, " (the standard error needs two draws)")
     x = pair.validate_data(x, "x")
     V.check_event_shape(x, "x", tuple(pair.event_shape()))
     if x.ndim < pair.event_ndim + 1:
@@ -221,12 +219,7 @@ def discrete_elbo(
     x, recon = _prepare(pair, x, recon, num_mc)
     if mode not in ("marginal", "chain"):
         raise V.PMMInputError(f"mode: expected 'marginal' or 'chain', got {mode!r}")
-    integer = getattr(pair, "accuracy_kind", "real") == "integer"
-    t_grid, alphas = schedule.discretise(num_steps, integer=integer)
-    if integer:
-        a_grid = jnp.concatenate([jnp.zeros((1,), alphas.dtype), jnp.cumsum(alphas)])
-    else:
-        a_grid = schedule.A(t_grid).at[-1].set(float(schedule.a_max))
+    t_grid, alphas, a_grid = schedule.grid(num_steps, integer=pair.accuracy_kind == "integer")
     T = int(alphas.shape[0])
     pad = _step_capacity(T) - T
     t_grid, a_grid = jnp.pad(t_grid, (0, pad), mode="edge"), jnp.pad(a_grid, (0, pad), mode="edge")
@@ -331,8 +324,7 @@ def continuous_elbo(
         raise V.PMMInputError(f"num_mc: must be even (strata are paired for the standard error), got {num_mc}")
     if getattr(pair, "accuracy_kind", "real") == "integer":
         raise V.PMMInputError(f"pair: the continuous-time bound needs a real accuracy; {pair.name!r} counts trials (use discrete_elbo)")
-    if not isinstance(num_bins, (int, np.integer)) or isinstance(num_bins, bool) or num_bins < 1:
-        raise V.PMMInputError(f"num_bins: must be a positive integer, got {num_bins!r}")
+    V.check_whole_number(num_bins, "num_bins")
     num_pilot = int(num_mc if num_pilot is None else num_pilot) if importance else 0
     if importance and num_pilot < 1:
         raise V.PMMInputError(f"num_pilot: must be a positive integer, got {num_pilot!r}")

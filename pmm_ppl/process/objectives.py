@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pmm_ppl.conjugate.base import ConjugatePair, LinearPair
-from pmm_ppl.conjugate.validation import PMMInputError, is_traced
+from pmm_ppl.conjugate.validation import PMMInputError, check_whole_number, is_traced
 
 Array = jax.Array
 Denoiser = Callable[[Array, Array], Array]
@@ -98,8 +98,8 @@ def _check_args(pair: Any, schedule: Any, x: Any, weighting: Any, num_steps: Any
         raise PMMInputError(f"weighting: expected one of {WEIGHTINGS}, got {weighting!r}")
     if weighting == "pmm" and not isinstance(pair, LinearPair):
         raise PMMInputError(f"weighting: 'pmm' needs the step gain of a LinearPair; {type(pair).__name__} is not one")
-    if num_steps is not None and (isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1):
-        raise PMMInputError(f"num_steps: expected None (continuous time) or a whole number >= 1, got {num_steps!r}")
+    if num_steps is not None:
+        check_whole_number(num_steps, "num_steps", 1, " (or None for continuous time)")
     ndim = np.ndim(x)
     if ndim <= pair.event_ndim:
         raise PMMInputError(
@@ -134,10 +134,9 @@ def pmm_loss(
         acc = schedule.A(t)
         step_alpha = None
     else:
-        t_grid, alphas = schedule.discretise(num_steps, integer=pair.accuracy_kind == "integer")
-        cum = jnp.concatenate([jnp.zeros((1,), alphas.dtype), jnp.cumsum(alphas)])
+        grid = schedule.grid(num_steps, integer=pair.accuracy_kind == "integer")
         i = jax.random.randint(key_t, (batch,), 0, num_steps)  # 0-based: observation i+1
-        t, acc, step_alpha = t_grid[i], cum[i], alphas[i]
+        t, acc, step_alpha = grid.times[i], grid.cumulative[i], grid.alphas[i]
 
     state = _flow(pair, key_flow, x, _to_batch(acc, pair, x))
     f = denoiser(pair.mean(state), t)
@@ -146,14 +145,12 @@ def pmm_loss(
     if weighting == "plain":
         per_example = sq_err
     elif weighting == "pmm":
-        c_prev = pair.prior_weight + pair.weight(acc)
-        if step_alpha is None:
+        if step_alpha is None:  # the gain rate dw(A(t))/dt / C(t), the continuous limit of the step gain
             ones = jnp.ones_like(t)
             _, dw_dt = jax.jvp(lambda tt: pair.weight(schedule.A(tt)), (t,), (ones,))
-            per_example = (dw_dt / c_prev) ** 2 * sq_err
+            per_example = (dw_dt / pair.total_weight(acc)) ** 2 * sq_err
         else:
-            w = pair.weight(step_alpha)
-            kappa = w / (c_prev + w)
+            kappa = pair.gain_at(acc, step_alpha)
             per_example = num_steps * kappa**2 * sq_err
     else:  # elbo
         if step_alpha is None:

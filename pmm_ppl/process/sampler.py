@@ -65,7 +65,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pmm_ppl.conjugate.base import ConjugatePair
-from pmm_ppl.conjugate.validation import PMMInputError, check_category_indices
+from pmm_ppl.conjugate.validation import PMMInputError, check_category_indices, check_whole_number
 from pmm_ppl.process import kernels
 from pmm_ppl.process.denoiser_args import combine_denoiser as _combine
 from pmm_ppl.process.denoiser_args import partition_denoiser as _partition
@@ -186,9 +186,7 @@ def _warn_if_biased(pair: ConjugatePair, largest_step: float) -> None:
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise PMMInputError(f"{name}: expected a whole number >= {minimum}, got {value!r}")
-    return int(value)
+    return check_whole_number(value, name, minimum)
 
 
 def sample(

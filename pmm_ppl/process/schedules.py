@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pmm_ppl.conjugate.validation import PMMInputError
+from pmm_ppl.conjugate.validation import PMMInputError, check_whole_number
 
 Array = jax.Array
 
@@ -59,11 +59,16 @@ def _check_positive_float(value: Any, name: str) -> float:
 
 
 def _check_num_steps(num_steps: Any) -> int:
-    if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)):
-        raise PMMInputError(f"num_steps: expected a whole number >= 1, got {num_steps!r}")
-    if num_steps < 1:
-        raise PMMInputError(f"num_steps: must be >= 1, got {num_steps}")
-    return int(num_steps)
+    return check_whole_number(num_steps, "num_steps")
+
+
+class StepGrid(NamedTuple):
+    """A discretised schedule: ``times`` :math:`t_0 = 0 < \\dots < t_T = 1` ``(T+1,)``, step accuracies
+    ``alphas`` :math:`\\alpha_i` ``(T,)`` and ``cumulative`` :math:`A_i = \\sum_{j \\le i} \\alpha_j` ``(T+1,)``."""
+
+    times: Array
+    alphas: Array
+    cumulative: Array
 
 
 class _Schedule:
@@ -87,6 +92,16 @@ class _Schedule:
         numbers summing to ``round(A_max)``, some possibly 0, and ``t_grid[i] = A^{-1}(sum of the
         first i alphas)``.  Computed in float64, returned in the default float dtype.
         """
+        grid = self.grid(num_steps, integer=integer)
+        return grid.times, grid.alphas
+
+    def cumulative(self, num_steps: int, integer: bool = False) -> Array:
+        """Cumulative accuracy on the grid of :meth:`discretise`, shape ``(T+1,)`` (0 first)."""
+        return self.grid(num_steps, integer=integer).cumulative
+
+    def grid(self, num_steps: int, integer: bool = False) -> "StepGrid":
+        """:meth:`discretise` with the cumulative accuracies (computed in float64, not summed in float32):
+        ``StepGrid(times, alphas, cumulative)``."""
         T = _check_num_steps(num_steps)
         t = np.linspace(0.0, 1.0, T + 1)
         cum = self._A_np(t)
@@ -99,12 +114,7 @@ class _Schedule:
             t[0], t[-1] = 0.0, 1.0
         alphas = np.diff(cum)
         dtype = jnp.result_type(float)
-        return jnp.asarray(t, dtype=dtype), jnp.asarray(alphas, dtype=dtype)
-
-    def cumulative(self, num_steps: int, integer: bool = False) -> Array:
-        """Cumulative accuracy on the grid of :meth:`discretise`, shape ``(T+1,)`` (0 first)."""
-        _, alphas = self.discretise(num_steps, integer=integer)
-        return jnp.concatenate([jnp.zeros((1,), alphas.dtype), jnp.cumsum(alphas)])
+        return StepGrid(jnp.asarray(t, dtype=dtype), jnp.asarray(alphas, dtype=dtype), jnp.asarray(cum, dtype=dtype))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,4 +266,4 @@ def schedule_for(pair: Any, kind: str = "geometric", a_max: float | None = None,
     raise PMMInputError(f"kind: expected 'geometric', 'power' or 'loglinear', got {kind!r}")
 
 
-__all__ = ["GeometricSchedule", "LogLinearSchedule", "PowerSchedule", "Schedule", "schedule_for"]
+__all__ = ["GeometricSchedule", "LogLinearSchedule", "PowerSchedule", "Schedule", "StepGrid", "schedule_for"]

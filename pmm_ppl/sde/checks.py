@@ -29,9 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from pmm_ppl.conjugate.dirichlet_categorical import DirichletCategorical
-from pmm_ppl.conjugate.gamma_poisson import GammaPoisson
-from pmm_ppl.conjugate.normal_normal import NormalNormal
+from pmm_ppl.conjugate import DirichletCategorical, GammaPoisson, NormalNormal
 from pmm_ppl.process.oracles import empirical_oracle_at_accuracy, gaussian_mixture_oracle_at_accuracy
 from pmm_ppl.process.schedules import GeometricSchedule
 from pmm_ppl.sde import coordinates as C
