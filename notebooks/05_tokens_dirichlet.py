@@ -43,7 +43,6 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-import optax
 from flax import nnx
 from scipy import stats
 
@@ -52,7 +51,7 @@ from pmm_ppl.conjugate.dirichlet_categorical import encode_tokens
 from pmm_ppl.data import build_vocabulary, decode, encode, random_windows
 from pmm_ppl.nets import make_denoiser
 from pmm_ppl.process import (PowerSchedule, continuous_elbo, decode_tokens, empirical_oracle,
-                             empirical_oracle_at_accuracy, pmm_loss, sample, schedule_for, to_bits_per_dim)
+                             empirical_oracle_at_accuracy, sample, schedule_for, to_bits_per_dim)
 
 # %% [markdown]
 # ## 1. Two channels, one token
@@ -166,7 +165,8 @@ for name, r in results.items():
 # * **input**: $\mu$ is rescaled to the log posterior concentration $\log((c_0 + A)\mu) = \log(a_0 + N)$,
 #   which is 0 for unrevealed classes and $\log(1 + N)$ for a class with $N$ counts.
 #
-# It is trained with the ELBO weighting of `pmm_loss` (continuous time), AdamW, 800 steps of 64 windows.
+# It is trained by `pmm_ppl.fit` (the library's training loop) with the ELBO weighting of `pmm_loss`
+# (continuous time), AdamW, 800 steps of 64 windows; `fit` returns the EMA of the weights.
 
 # %%
 rng = np.random.default_rng(0)
@@ -195,26 +195,18 @@ class LogConcentrationInput(nnx.Module):
 
 net = LogConcentrationInput(make_denoiser(pair, (L, KC), d_model=64, num_layers=2, num_heads=4, emb_dim=64, rng_impl="rbg"))
 NUM_STEPS, BATCH = 800, 64
-tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(optax.warmup_cosine_decay_schedule(0.0, 3e-3, 100, NUM_STEPS, 1e-4)))
-optimizer = nnx.Optimizer(net, tx, wrt=nnx.Param)
-
-
-@nnx.jit
-def train_step(net, optimizer, key):
-    k_batch, k_loss = jax.random.split(key)
-    x = jax.nn.one_hot(random_windows(k_batch, train_tokens, BATCH, L), KC)
-    loss, grads = nnx.value_and_grad(lambda n: pmm_loss(pair, schedule, n, k_loss, x, weighting="elbo").mean)(net)
-    optimizer.update(net, grads)
-    return loss
-
-
+# the library's training entry point: every window of L characters (stored as indices, one-hot per
+# batch by `encode`), AdamW with warm-up and cosine decay, clipping, an EMA of the weights
+windows = np.lib.stride_tricks.sliding_window_view(np.asarray(train_tokens), L)
+config = pmm_ppl.TrainConfig(batch_size=BATCH, learning_rate=3e-3, warmup_steps=100, max_steps=NUM_STEPS,
+                             log_every=10, checkpoint_every=NUM_STEPS)
 x_test = jax.nn.one_hot(random_windows(jax.random.key(99), test_tokens, 128, L), KC)
 start = time.perf_counter()
-losses = [float(train_step(net, optimizer, jax.random.fold_in(jax.random.key(0), i))) for i in range(NUM_STEPS)]
+fitted = pmm_ppl.fit(pmm_ppl.Process(pair, schedule), net, windows, config, weighting="elbo",
+                     encode=lambda idx: jax.nn.one_hot(idx, KC))
+net, losses = fitted.net, [row["loss"] for row in fitted.metrics]
 print(f"training: {time.perf_counter() - start:.0f} s")
-# continuous_elbo compiles with the denoiser as a static (hashed) argument: hand it a snapshot
-# (nnx.clone), never a module that training keeps mutating in place.
-bound = continuous_elbo(pair, nnx.clone(net), jax.random.key(7), x_test, schedule, num_mc=16)
+bound = continuous_elbo(pair, net, jax.random.key(7), x_test, schedule, num_mc=16)
 bpc, bpc_se = (to_bits_per_dim(v, L) for v in bound.mean())
 counts = np.bincount(np.asarray(train_tokens), minlength=KC) / len(train_tokens)
 unigram_bits = float(-(counts * np.log2(counts)).sum())
@@ -226,8 +218,8 @@ for row in decode_tokens(chars):
     print(repr(decode(row, vocab)))
 
 fig, ax = plt.subplots(figsize=(6, 3))
-ax.semilogy(np.convolve(losses, np.ones(50) / 50, mode="valid"))
-ax.set_xlabel("step"); ax.set_ylabel("ELBO-weighted loss (50-step mean)"); ax.set_title("character model training", fontsize=9)
+ax.semilogy(np.arange(1, len(losses) + 1) * config.log_every, losses)
+ax.set_xlabel("step"); ax.set_ylabel("ELBO-weighted loss (one batch every 10 steps)"); ax.set_title("character model training", fontsize=9)
 plt.tight_layout(); plt.show()
 
 # %% [markdown]
