@@ -30,12 +30,15 @@ Continuous time.  Every channel in the library has a KL linear in the accuracy,
    \mathcal L_\infty(x) = \int_0^1 A'(t)\, E_q\, D_1\big(x, f(\mu_t, t)\big)\, dt
      + E_q\big[-\log p_{\mathrm{rec}}(x \mid \mu_1)\big],
 
-estimated with stratified, importance-sampled times (see :func:`continuous_elbo`).  With the exact denoiser
-:math:`f = E^*[x|\mu]` the continuous path measure of the model is the true law of the posterior
-path, and :math:`\mathcal L_\infty(x) = -\log p^*(x) + E_q[\log p^*(x \mid \mu_{0:1}) -
+estimated with stratified, importance-sampled times (see :func:`continuous_elbo`).  For a pair whose
+channel law is affine in :math:`x` (``pair.plug_in_exact == "limit"``: Normal, Poisson-type, the
+categorical token channel) and the exact denoiser :math:`f = E^*[x|\mu]`, the continuous path
+measure of the plug-in model is the true law of the posterior path, and :math:`\mathcal L_\infty(x) = -\log p^*(x) + E_q[\log p^*(x \mid \mu_{0:1}) -
 \log p_{\mathrm{rec}}(x\mid\mu_1)]`: exact up to the reconstruction gap, which vanishes when
 :math:`A_{\max}` resolves the data.  The discrete bound is looser (the plug-in step uses
-:math:`\pi(\cdot|E^*x)` instead of the true predictive mixture) and tightens as ``T`` grows.
+:math:`\pi(\cdot|E^*x)` instead of the true predictive mixture) and tightens as ``T`` grows.  For
+the other pairs the plug-in model's path law differs from the true one even as ``T`` grows: the bound
+stays valid (it is an ELBO of that model) but is not tight.
 
 Reconstruction (the discretisation, explicit).  ``recon`` is a law from
 :mod:`pmm_ppl.conjugate.reconstruction` (discretised Gaussian for images on a grid, Gaussian density,
