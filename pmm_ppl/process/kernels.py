@@ -9,7 +9,9 @@ One step of the generative chain (docs/design.md section 5) from a state after c
    y \sim \pi_{\alpha}(\cdot \mid \mathrm{link}(\hat x)), \qquad
    \text{posterior}' = \mathrm{update}(\text{posterior}, y, \alpha),
 
-the *plug-in* step.  Its building block :func:`observe` (draw one observation of a given value and
+the *plug-in* step.  The *ancestral* step (:func:`ancestral_step`) draws :math:`\tilde x` from the
+per-coordinate posterior instead of plugging in its mean; it is exact in the continuous-time limit for
+every pair.  Their building block :func:`observe` (draw one observation of a given value and
 fold it in; a no-op where :math:`\alpha = 0`) is also the forward chain :math:`y \sim
 \pi_\alpha(\cdot \mid x)` of the likelihood bound's path estimator.
 
@@ -55,6 +57,19 @@ class StepInfo(NamedTuple):
     observation: Array
 
 
+class PosteriorDenoiser(NamedTuple):
+    """A denoiser that also gives its per-coordinate posterior (the input of :func:`ancestral_step`):
+    ``mean(mu, t)`` is :math:`E[x \\mid \\mu]` and ``posterior(mu, t)`` a distribution of :math:`x` per
+    coordinate (an element, or a position of a pair with an event axis; batch shape = the data's batch
+    shape) whose mean is ``mean(mu, t)``.  Called as a plain denoiser it returns the mean."""
+
+    mean: Callable[[Array, Array], Array]
+    posterior: Callable[[Array, Array], Any]
+
+    def __call__(self, mu: Array, t: Array) -> Array:
+        return self.mean(mu, t)
+
+
 Estimate = Callable[[Array, ChainState], Array]
 Draw = Callable[[Any, Array, Array], Array]
 
@@ -93,6 +108,25 @@ def plug_in_step(pair: ConjugatePair, key: Any, state: ChainState, estimate: Est
     return ChainState(posterior, jnp.asarray(t_next, state.time.dtype), state.accuracy + alpha), StepInfo(xhat, y)
 
 
+def ancestral_step(pair: ConjugatePair, key: Any, state: ChainState, estimate: Callable[[Array, ChainState], Any],
+                   t_next: Array, alpha: Array, draw: Draw | None = None) -> tuple[ChainState, StepInfo]:
+    r"""One ancestral step: draw :math:`\tilde x_d \sim q(x_d \mid \mu)` for every coordinate independently
+    (``estimate`` returns the per-coordinate posterior, anything with ``sample(key)``), then :func:`observe`
+    at :math:`\tilde x`.  Seen in its own filtration the observation process has the posterior average of
+    :math:`x`'s generator, and the coordinates' generators add, so only the per-coordinate marginals enter:
+    exact in the continuous-time limit for every pair (per-step error :math:`O(\alpha^2)`), and for a
+    single coordinate every step is an exact draw from the posterior predictive."""
+    k_x, k_y = jax.random.split(key)
+    q = estimate(pair.mean(state.posterior), state)
+    x_tilde = jnp.asarray(q.sample(k_x), jnp.result_type(float))
+    posterior, y = observe(pair, k_y, state.posterior, x_tilde, alpha, draw)
+    return ChainState(posterior, jnp.asarray(t_next, state.time.dtype), state.accuracy + alpha), StepInfo(x_tilde, y)
+
+
+#: the step kernels by sampler name
+STEPS = {"plug_in": plug_in_step, "ancestral": ancestral_step}
+
+
 def scan_steps(step: Callable, pair: ConjugatePair, state: ChainState, estimate: Estimate, keys: Any, t_next: Array,
                alphas: Array, draw: Draw | None = None, collect: Callable[[ChainState, StepInfo], Any] | None = None):
     """``jax.lax.scan`` of ``step`` over per-step ``keys``, next times and accuracies; returns the final
@@ -106,4 +140,4 @@ def scan_steps(step: Callable, pair: ConjugatePair, state: ChainState, estimate:
     return jax.lax.scan(body, state, (keys, t_next, alphas))
 
 
-__all__ = ["ChainState", "StepInfo", "init", "observe", "plug_in_step", "scan_steps"]
+__all__ = ["STEPS", "ChainState", "PosteriorDenoiser", "StepInfo", "ancestral_step", "init", "observe", "plug_in_step", "scan_steps"]

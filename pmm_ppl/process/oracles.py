@@ -40,6 +40,7 @@ from jax.scipy.special import gammaln, xlogy
 
 from pmm_ppl.conjugate import validation as V
 from pmm_ppl.conjugate.base import LinearPair
+from pmm_ppl.process.kernels import PosteriorDenoiser
 
 Array = jax.Array
 Denoiser = Callable[[Array, Array], Array]
@@ -135,11 +136,11 @@ def _mix(logits: Array, log_weights: Array, values: Array) -> Array:
     return jnp.einsum("bj,bj...->b...", post, jnp.broadcast_to(values, (post.shape[0],) + values.shape[1:]))
 
 
-def _from_time(g: Callable[[Array, Array], Array], schedule: Any) -> Denoiser:
-    def f(mu: Array, t: Array) -> Array:
+def _from_time(g: Callable[[Array, Array], Any], schedule: Any, jit: bool = True) -> Callable[[Array, Array], Any]:
+    def f(mu: Array, t: Array) -> Any:
         return g(mu, schedule.A(jnp.asarray(t, dtype=jnp.result_type(float))))
 
-    return jax.jit(f)
+    return jax.jit(f) if jit else f
 
 
 # ---------------------------------------------------------------------------------- empirical
@@ -161,12 +162,28 @@ def empirical_oracle_at_accuracy(pair: LinearPair, data: Any, weights: Any = Non
     if not V.is_traced(data):
         pair.validate_data(data, "data")
         V.check_event_shape(data, "data", tuple(pair.event_shape()))
+    return jax.jit(_empirical(pair, data, weights, posterior=False))
+
+
+def empirical_posterior_at_accuracy(pair: LinearPair, data: Any, weights: Any = None) -> Callable[[Array, Array], Any]:
+    r"""The per-coordinate posterior :math:`q(x_d \mid \mu_A) = \sum_j p^*(x_j \mid \mu)\,\delta_{x_{jd}}` of
+    :func:`empirical_oracle_at_accuracy` (a coordinate is an element, or a position for pairs with an
+    event axis): a ``MixtureSameFamily`` of point masses, batch shape ``(B, *coordinates)``, whose
+    mean is the oracle.  The ancestral sampler draws from it, each coordinate independently."""
+    _check_linear_pair(pair)
+    data = _check_rows(data, "data")
+    return _empirical(pair, data, weights, posterior=True)
+
+
+def _empirical(pair: LinearPair, data: Array, weights: Any, posterior: bool) -> Callable:
+    if not V.is_traced(data):
+        pair.validate_data(data, "data")
+        V.check_event_shape(data, "data", tuple(pair.event_shape()))
     w = _check_weights(weights, data.shape[0])
     log_w = jnp.log(w)
     num_rows = data.shape[0]
 
-    def g(mu: Array, A: Array) -> Array:
-        mu = jnp.asarray(mu, dtype=jnp.result_type(float))
+    def row_logits(mu: Array, A: Array) -> Array:
         B = mu.shape[0]
         A = _accuracy_per_row(A, B)
         positive = A > 0
@@ -176,15 +193,40 @@ def empirical_oracle_at_accuracy(pair: LinearPair, data: Any, weights: Any = Non
         law = pair.statistic_law(data[None], _expand(A_safe, n_batch_axes))
         lp = law.log_prob(s).reshape(B, num_rows, -1)  # (B, J, elements)
         logits = _row_posterior_logits(lp)
-        logits = jnp.where(positive[:, None], logits, 0.0)
-        return _mix(logits, log_w, data[None])
+        return jnp.where(positive[:, None], logits, 0.0) + log_w
 
-    return jax.jit(g)
+    def g(mu: Array, A: Array) -> Array:
+        mu = jnp.asarray(mu, dtype=jnp.result_type(float))
+        return _mix(row_logits(mu, A), 0.0, data[None])
+
+    def q(mu: Array, A: Array) -> Any:
+        mu = jnp.asarray(mu, dtype=jnp.result_type(float))
+        values = jnp.broadcast_to(data[None], (mu.shape[0],) + data.shape)
+        return _coordinate_mixture(pair, row_logits(mu, A), dist.Delta(_rows_last(pair, values), event_dim=pair.event_ndim))
+
+    return q if posterior else g
+
+
+def _rows_last(pair: Any, values: Array) -> Array:
+    """``(B, J, *coords, *event)`` -> ``(B, *coords, J, *event)``: the row axis becomes the mixture axis."""
+    return jnp.moveaxis(values, 1, values.ndim - 1 - pair.event_ndim)
+
+
+def _coordinate_mixture(pair: Any, logits: Array, components: Any) -> Any:
+    """Per-coordinate mixture over the rows ``J``: the row posterior ``softmax(logits)`` (shape ``(B, J)``),
+    shared by every coordinate, with per-coordinate ``components`` of batch shape ``(B, *coords, J)``."""
+    coords = components.batch_shape[1:-1]
+    shaped = logits.reshape((logits.shape[0],) + (1,) * len(coords) + (logits.shape[1],))
+    probs = jax.nn.softmax(shaped, axis=-1)  # probabilities: a row ruled out by the state has exactly 0
+    mixing = dist.Categorical(probs=jnp.broadcast_to(probs, components.batch_shape))
+    return dist.MixtureSameFamily(mixing, components)
 
 
 def empirical_oracle(pair: LinearPair, schedule: Any, data: Any, weights: Any = None) -> Denoiser:
-    """:func:`empirical_oracle_at_accuracy` read at ``A = schedule.A(t)``: a denoiser ``f(mu, t)``."""
-    return _from_time(empirical_oracle_at_accuracy(pair, data, weights), schedule)
+    """:func:`empirical_oracle_at_accuracy` read at ``A = schedule.A(t)``: a denoiser ``f(mu, t)`` that also
+    gives its per-coordinate posterior (``.posterior(mu, t)``, :func:`empirical_posterior_at_accuracy`)."""
+    return PosteriorDenoiser(_from_time(empirical_oracle_at_accuracy(pair, data, weights), schedule),
+                             _from_time(empirical_posterior_at_accuracy(pair, data, weights), schedule, jit=False))
 
 
 # ---------------------------------------------------------------------------------- Gaussian mixture
@@ -209,6 +251,17 @@ def gaussian_mixture_oracle_at_accuracy(pair: LinearPair, weights: Any, means: A
     The responsibilities are :math:`r_j \propto p_j \prod_{\text{elements}} N(S; Am, A(1+Av))` and
     :math:`E^*[x\mid\mu] = \sum_j r_j E[x \mid S, j]`.
     """
+    return _gaussian_mixture(pair, weights, means, variances, posterior=False)
+
+
+def gaussian_mixture_posterior_at_accuracy(pair: LinearPair, weights: Any, means: Any, variances: Any) -> Callable[[Array, Array], Any]:
+    r"""The per-coordinate posterior of :func:`gaussian_mixture_oracle_at_accuracy`:
+    :math:`q(x_d \mid \mu) = \sum_j r_j\, N\big(\tfrac{m_{jd} + v_{jd} S_d}{1 + A v_{jd}}, \tfrac{v_{jd}}{1 + A v_{jd}}\big)`
+    (a ``MixtureSameFamily``, batch shape ``(B, *data_shape)``)."""
+    return _gaussian_mixture(pair, weights, means, variances, posterior=True)
+
+
+def _gaussian_mixture(pair: LinearPair, weights: Any, means: Any, variances: Any, posterior: bool) -> Callable:
     _check_channel(pair, dist.Normal, lambda x, a: a, "an elementwise Normal channel with unit precision per unit accuracy (S | x ~ N(Ax, A))")
     means = _check_rows(means, "means")
     variances = V.check_positive(variances, "variances", allow_zero=True)
@@ -220,8 +273,8 @@ def gaussian_mixture_oracle_at_accuracy(pair: LinearPair, weights: Any, means: A
     log_w = jnp.log(w)
     num_rows = means.shape[0]
 
-    def g(mu: Array, A: Array) -> Array:
-        mu = jnp.asarray(mu, dtype=jnp.result_type(float))
+    def parts(mu: Array, A: Array) -> tuple[Array, Array, Array]:
+        """Row logits (B, J) with the weights, and E[x | S, j], Var[x | S, j] of shape (B, J, *shape)."""
         B = mu.shape[0]
         A = _accuracy_per_row(A, B)
         s = summed_statistic(pair, mu, A)[:, None]  # (B, 1, *shape)
@@ -229,17 +282,27 @@ def gaussian_mixture_oracle_at_accuracy(pair: LinearPair, weights: Any, means: A
         m, v = means[None], variances[None]
         denom = 1.0 + a * v
         ell = -0.5 * jnp.log(denom) + (v * s**2 + 2.0 * m * s - a * m**2) / (2.0 * denom)  # (B, J, *shape)
-        logits = ell.reshape(B, num_rows, -1).sum(-1)
-        cond_mean = (m + v * s) / denom  # E[x | S, j], (B, J, *shape)
-        post = jax.nn.softmax(logits + log_w, axis=-1)
-        return jnp.einsum("bj,bj...->b...", post, cond_mean)
+        logits = ell.reshape(B, num_rows, -1).sum(-1) + log_w
+        return logits, (m + v * s) / denom, jnp.broadcast_to(v / denom, (B,) + means.shape)
 
-    return jax.jit(g)
+    def g(mu: Array, A: Array) -> Array:
+        logits, cond_mean, _ = parts(jnp.asarray(mu, dtype=jnp.result_type(float)), A)
+        return jnp.einsum("bj,bj...->b...", jax.nn.softmax(logits, axis=-1), cond_mean)
+
+    def q(mu: Array, A: Array) -> Any:
+        logits, cond_mean, cond_var = parts(jnp.asarray(mu, dtype=jnp.result_type(float)), A)
+        # a zero variance (point-mass component) stays a valid Normal with a negligible scale
+        components = dist.Normal(_rows_last(pair, cond_mean), jnp.sqrt(jnp.maximum(_rows_last(pair, cond_var), 1e-30)))
+        return _coordinate_mixture(pair, logits, components)
+
+    return q if posterior else jax.jit(g)
 
 
 def gaussian_mixture_oracle(pair: LinearPair, schedule: Any, weights: Any, means: Any, variances: Any) -> Denoiser:
-    """:func:`gaussian_mixture_oracle_at_accuracy` read at ``A = schedule.A(t)``: a denoiser ``f(mu, t)``."""
-    return _from_time(gaussian_mixture_oracle_at_accuracy(pair, weights, means, variances), schedule)
+    """:func:`gaussian_mixture_oracle_at_accuracy` read at ``A = schedule.A(t)``: a denoiser ``f(mu, t)`` that
+    also gives its per-coordinate posterior (``.posterior(mu, t)``)."""
+    return PosteriorDenoiser(_from_time(gaussian_mixture_oracle_at_accuracy(pair, weights, means, variances), schedule),
+                             _from_time(gaussian_mixture_posterior_at_accuracy(pair, weights, means, variances), schedule, jit=False))
 
 
 # ---------------------------------------------------------------------------------- Poisson mixture
@@ -276,6 +339,17 @@ def poisson_mixture_oracle_at_accuracy(pair: LinearPair, weights: Any, rates: An
     (a state implying counts beyond :math:`X_{\max}` gets its posterior piled on :math:`X_{\max}`).
     Cost :math:`O(B J M X_{\max})` for ``M`` elements per datum.
     """
+    return _poisson_mixture(pair, weights, rates, posterior=False)
+
+
+def poisson_mixture_posterior_at_accuracy(pair: LinearPair, weights: Any, rates: Any) -> Callable[[Array, Array], Any]:
+    r"""The per-coordinate posterior of :func:`poisson_mixture_oracle_at_accuracy`: per coordinate, the
+    categorical law on ``0..X_max`` :math:`\sum_j r_j\, p(x \mid N, j)`, :math:`p(x \mid N, j) \propto
+    \mathrm{Poi}(x; r_j)\,\mathrm{Poi}(N; Ax)` (integer draws)."""
+    return _poisson_mixture(pair, weights, rates, posterior=True)
+
+
+def _poisson_mixture(pair: LinearPair, weights: Any, rates: Any, posterior: bool) -> Callable:
     _check_channel(pair, dist.Poisson, lambda x, a: a * x, "an elementwise Poisson channel (S | x ~ Poisson(Ax))")
     rates = _check_rows(rates, "rates")
     V.check_positive(rates, "rates")
@@ -287,8 +361,8 @@ def poisson_mixture_oracle_at_accuracy(pair: LinearPair, weights: Any, rates: An
     # log Poi(x; r_j) over the support: (J, *shape, X)
     log_prior_x = xlogy(support, rates[..., None]) - rates[..., None] - gammaln(support + 1.0)
 
-    def g(mu: Array, A: Array) -> Array:
-        mu = jnp.asarray(mu, dtype=jnp.result_type(float))
+    def parts(mu: Array, A: Array) -> tuple[Array, Array]:
+        """Row logits (B, J) with the weights, and log p(x, N | j) over the support, (B, J, *shape, X)."""
         B = mu.shape[0]
         A = _accuracy_per_row(A, B)
         n = summed_statistic(pair, mu, A)[:, None, ..., None]  # (B, 1, *shape, 1)
@@ -296,21 +370,37 @@ def poisson_mixture_oracle_at_accuracy(pair: LinearPair, weights: Any, rates: An
         log_lik = xlogy(n, rate) - rate - gammaln(n + 1.0)  # log Poi(N; A x), -inf where impossible
         joint = log_prior_x[None] + log_lik  # (B, J, *shape, X)
         log_marg = jax.scipy.special.logsumexp(joint, axis=-1)  # log p(N | j) per element
-        cond_mean = jnp.sum(jax.nn.softmax(joint, axis=-1) * support, axis=-1)  # E[x | N, j]
-        logits = _row_posterior_logits(log_marg.reshape(B, num_rows, -1))
-        post = jax.nn.softmax(logits + log_w, axis=-1)
-        return jnp.einsum("bj,bj...->b...", post, jnp.nan_to_num(cond_mean))
+        return _row_posterior_logits(log_marg.reshape(B, num_rows, -1)) + log_w, joint
 
-    return jax.jit(g)
+    def g(mu: Array, A: Array) -> Array:
+        logits, joint = parts(jnp.asarray(mu, dtype=jnp.result_type(float)), A)
+        cond_mean = jnp.sum(jax.nn.softmax(joint, axis=-1) * support, axis=-1)  # E[x | N, j]
+        return jnp.einsum("bj,bj...->b...", jax.nn.softmax(logits, axis=-1), jnp.nan_to_num(cond_mean))
+
+    def q(mu: Array, A: Array) -> Any:
+        logits, joint = parts(jnp.asarray(mu, dtype=jnp.result_type(float)), A)
+        # a mixture over j of laws on the same support 0..X_max is one categorical on it
+        post = jax.nn.softmax(logits, axis=-1)  # (B, J)
+        cond = jnp.nan_to_num(jax.nn.softmax(joint, axis=-1))  # (B, J, *shape, X): x | N, j
+        probs = jnp.einsum("bj,bj...->b...", post, cond)  # (B, *shape, X)
+        return dist.Categorical(probs=probs / probs.sum(-1, keepdims=True))
+
+    return q if posterior else jax.jit(g)
 
 
 def poisson_mixture_oracle(pair: LinearPair, schedule: Any, weights: Any, rates: Any) -> Denoiser:
-    """:func:`poisson_mixture_oracle_at_accuracy` read at ``A = schedule.A(t)``: a denoiser ``f(mu, t)``."""
-    return _from_time(poisson_mixture_oracle_at_accuracy(pair, weights, rates), schedule)
+    """:func:`poisson_mixture_oracle_at_accuracy` read at ``A = schedule.A(t)``: a denoiser ``f(mu, t)`` that also
+    gives its per-coordinate posterior (``.posterior(mu, t)``)."""
+    return PosteriorDenoiser(_from_time(poisson_mixture_oracle_at_accuracy(pair, weights, rates), schedule),
+                             _from_time(poisson_mixture_posterior_at_accuracy(pair, weights, rates), schedule, jit=False))
 
 
 __all__ = [
     "POISSON_TAIL_MASS",
+    "PosteriorDenoiser",
+    "empirical_posterior_at_accuracy",
+    "gaussian_mixture_posterior_at_accuracy",
+    "poisson_mixture_posterior_at_accuracy",
     "empirical_oracle",
     "empirical_oracle_at_accuracy",
     "gaussian_mixture_oracle",

@@ -147,23 +147,37 @@ def _check_condition(condition: Any, pair: ConjugatePair, full_shape: tuple[int,
 
 
 # ---------------------------------------------------------------------------- the chain
-@functools.partial(jax.jit, static_argnames=("pair", "den_static", "state_batch", "output", "return_trajectory"))
-def _run(den_arrays, key, t_grid, alphas, condition, *, pair, den_static, state_batch, output, return_trajectory):
-    """A scan of the plug-in kernel (:mod:`.kernels`) over the grid, then the output."""
+class _ConditionedDraw(NamedTuple):
+    """A per-coordinate posterior whose draws get the known coordinates overwritten (ancestral + condition)."""
+
+    base: Any
+    apply: Callable[[Array], Array]
+
+    def sample(self, key: Array) -> Array:
+        return self.apply(self.base.sample(key))
+
+
+@functools.partial(jax.jit, static_argnames=("pair", "den_static", "state_batch", "output", "return_trajectory", "sampler"))
+def _run(den_arrays, key, t_grid, alphas, condition, *, pair, den_static, state_batch, output, return_trajectory, sampler):
+    """A scan of the sampler's step kernel (:mod:`.kernels`) over the grid, then the output."""
     denoiser = _combine(den_arrays, den_static)
     num_samples = state_batch[0]
     apply = (lambda xhat: xhat) if condition is None else condition.apply
     dtype = jnp.result_type(float)
 
-    def estimate(mu, state):
+    def mean_estimate(mu, state):
         return apply(denoiser(mu, jnp.full((num_samples,), state.time, dtype)))
 
+    def posterior_estimate(mu, state):
+        return _ConditionedDraw(denoiser.posterior(mu, jnp.full((num_samples,), state.time, dtype)), apply)
+
+    estimate = mean_estimate if sampler == "plug_in" else posterior_estimate
     state0 = kernels.init(pair, state_batch, time=t_grid[0])
     keys = jax.random.split(key, alphas.shape[0])
     collect = (lambda state, info: pair.mean(state.posterior)) if return_trajectory else None
-    state, traj = kernels.scan_steps(kernels.plug_in_step, pair, state0, estimate, keys, t_grid[1:], alphas, collect=collect)
+    state, traj = kernels.scan_steps(kernels.STEPS[sampler], pair, state0, estimate, keys, t_grid[1:], alphas, collect=collect)
     mu = pair.mean(state.posterior)
-    out = estimate(mu, state) if output == "denoised" else mu
+    out = mean_estimate(mu, state) if output == "denoised" else mu
     if return_trajectory:
         return out, jnp.concatenate([pair.mean(state0.posterior)[None], traj], axis=0)
     return out
@@ -200,6 +214,7 @@ def sample(
     return_trajectory: bool = False,
     condition: Any = None,
     output: str = "denoised",
+    sampler: str = "plug_in",
 ) -> Array | tuple[Array, Array]:
     """Draw ``num_samples`` samples of shape ``data_shape`` with the plug-in PMM sampler.
 
@@ -209,7 +224,10 @@ def sample(
     :math:`f(\\mu_T, 1)` or, with ``output="mean"``, :math:`\\mu_T` -- and, with
     ``return_trajectory=True``, also the posterior means ``(T+1, num_samples, *data_shape)``
     (prior mean first).  ``condition``: :class:`Inpaint`, :class:`Prefix` or ``None`` (module
-    docstring).  Deterministic given ``key``.
+    docstring).  ``sampler``: ``"plug_in"`` (observe at the denoiser's mean) or ``"ancestral"`` (observe
+    at a draw from the denoiser's per-coordinate posterior, ``denoiser.posterior(mu, t)``, e.g. an exact
+    oracle or a :class:`~pmm_ppl.process.kernels.PosteriorDenoiser`; exact in the limit for every pair).
+    Deterministic given ``key``.
     """
     if not isinstance(pair, ConjugatePair):
         raise PMMInputError(f"pair: expected a ConjugatePair (see pmm_ppl.get_pair), got {type(pair).__name__}")
@@ -228,6 +246,11 @@ def sample(
         raise PMMInputError(f"data_shape: must end with the pair's event shape {event}, got {data_shape}")
     if output not in OUTPUTS:
         raise PMMInputError(f"output: expected one of {OUTPUTS}, got {output!r}")
+    if sampler not in kernels.STEPS:
+        raise PMMInputError(f"sampler: expected one of {sorted(kernels.STEPS)}, got {sampler!r}")
+    if sampler == "ancestral" and not callable(getattr(denoiser, "posterior", None)):
+        raise PMMInputError("denoiser: the ancestral sampler needs a denoiser with a per-coordinate posterior, "
+                            "posterior(mu, t) (an exact oracle, or a PosteriorDenoiser); this one only gives a mean")
     if not hasattr(schedule, "discretise"):
         raise PMMInputError(f"schedule: expected a schedule with discretise(num_steps), got {type(schedule).__name__}")
     if not isinstance(key, (jax.Array, np.ndarray)):
@@ -235,7 +258,8 @@ def sample(
     full_shape = (num_samples,) + data_shape
     condition = _check_condition(condition, pair, full_shape)
     t_grid, alphas = schedule.discretise(num_steps, integer=pair.accuracy_kind == "integer")
-    _warn_if_biased(pair, float(np.max(np.asarray(alphas))))
+    if sampler == "plug_in":
+        _warn_if_biased(pair, float(np.max(np.asarray(alphas))))
     den_arrays, den_static = _partition(denoiser)
     state_batch = full_shape[: len(full_shape) - pair.event_ndim]
     return _run(
@@ -249,6 +273,7 @@ def sample(
         state_batch=state_batch,
         output=output,
         return_trajectory=bool(return_trajectory),
+        sampler=sampler,
     )
 
 
