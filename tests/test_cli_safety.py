@@ -205,3 +205,28 @@ def test_zero_is_never_read_as_the_default(trained):
         draw_samples(spec, net, jax.random.key(0), 4, num_steps=0)
     with pytest.raises(PMMInputError, match="^num:"):
         draw_samples(spec, net, jax.random.key(0), 0)
+
+
+@pytest.mark.slow
+def test_demo_overwrite_keeps_the_users_files(workdir, monkeypatch):
+    """`pmm demo --overwrite` over a previous demo: the report, the image and the run are new; a user's
+    file inside demo/run/ is still there, byte for byte.  (A shrunken digits model keeps it fast.)"""
+    from pmm_ppl.train import demo as demo_mod
+    from pmm_ppl.train.models import load_spec
+
+    tiny = {"width": 16, "depth": 1, "batch_size": 32, "max_steps": 4, "checkpoint_every": 4, "warmup_steps": 1,
+            "decay_steps": 100, "log_every": 2}
+    monkeypatch.setattr(demo_mod, "load_spec", lambda model, **kw: load_spec(model, **{**tiny, **kw}))
+    monkeypatch.setattr(demo_mod, "test_bound", _short_bound)
+    report = demo_mod.run_demo(workdir / "demo", progress=False, overwrite=True)
+    assert report["train_steps"] == 4
+    assert (workdir / "demo" / "run" / "mine.txt").read_text() == "a user's file inside the demo's run folder"
+    assert (workdir / "demo" / "report.txt").read_text().startswith("model: digits_normal")
+    assert (workdir / "demo" / "samples.png").read_bytes()[:4] == b"\x89PNG"
+    assert ckpt.latest_step(workdir / "demo" / "run") == 4
+
+
+def _short_bound(spec, net, test, key, **kw):
+    from pmm_ppl.train.evaluate import test_bound
+
+    return test_bound(spec, net, test[:16], key, num_steps=4, **kw)
