@@ -230,3 +230,14 @@ def _short_bound(spec, net, test, key, **kw):
     from pmm_ppl.train.evaluate import test_bound
 
     return test_bound(spec, net, test[:16], key, num_steps=4, **kw)
+
+
+def test_resume_accepts_the_same_settings_spelled_differently(workdir, capsys):
+    """The model given as a path instead of a name, and a training default written out (seed 0), are the
+    same run: `--resume` continues it (from step 10 to 12); a stop setting (max_steps) may change."""
+    from pmm_ppl.train.models import models_dir
+
+    code, out = run_cli(["train", models_dir() / "toy2d_normal.py", "--run-dir", "run", "--resume", "--quiet",
+                         "--steps", "12", "--set", json.dumps({**TINY, "seed": 0, "max_steps": 50})], capsys)
+    assert code == 0, out
+    assert "to step 12" in out and ckpt.latest_step(workdir / "run") == 12

@@ -108,9 +108,11 @@ def remove_incomplete(run_dir: Path) -> None:
             shutil.rmtree(p)
 
 
-def _manager(ckpt_dir: Path, keep: int = 3) -> ocp.CheckpointManager:
+def _manager(ckpt_dir: Path, keep: int = 3, writer: bool = True) -> ocp.CheckpointManager:
+    """An Orbax manager; only a writer (the training run) creates the folder and removes the temporary
+    folders of interrupted saves, so a reader never deletes a save in progress."""
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=True, enable_async_checkpointing=False, cleanup_tmp_directories=True
+        max_to_keep=keep, create=writer, enable_async_checkpointing=False, cleanup_tmp_directories=writer
     )
     return ocp.CheckpointManager(ckpt_dir.absolute(), options=options)
 
@@ -189,9 +191,12 @@ def restore(run_dir: Path, target: Any, step: int | None = None) -> tuple[Any, d
         raise CheckpointError(f"{run_dir}: no checkpoints directory")
     step = latest_step(run_dir) if step is None else step
     if step is None:
-        raise CheckpointError(f"{ckpt_dir}: no complete checkpoint found")
+        unverified = sorted(p.name for p in _step_dirs(run_dir))
+        why = (f" (step folder(s) {', '.join(unverified)} have no checksum manifest {MANIFEST}: an interrupted save, "
+               "or written by an older pmm_ppl)") if unverified else ""
+        raise CheckpointError(f"{ckpt_dir}: no complete checkpoint found{why}")
     verify_manifest(ckpt_dir / str(step))
-    mngr = _manager(ckpt_dir)
+    mngr = _manager(ckpt_dir, writer=False)
     try:
         abstract = jax.tree_util.tree_map(lambda a: np.zeros(np.shape(a), np.asarray(a).dtype), target)
         try:

@@ -20,6 +20,7 @@ the last finite one.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import signal
@@ -87,8 +88,11 @@ def resume_fingerprint(spec: ModelSpec, data: np.ndarray) -> dict:
 
 
 def _check_run_info(run_dir: Path, run_info: dict) -> None:
-    """On resume: the stored ``model.json`` must name the same model and the same overrides, except
-    those that only say when to stop, log or save."""
+    """On resume: the stored ``model.json`` must name the same model file and the same model
+    overrides.  Training settings (the :class:`TrainConfig` fields) are left to the checkpoint's
+    fingerprint, which compares their effective values (an explicit default equals an omitted one)."""
+    from pmm_ppl.train.models import ModelFileError, model_path
+
     path = run_dir / "model.json"
     if not path.exists():
         return
@@ -96,12 +100,19 @@ def _check_run_info(run_dir: Path, run_info: dict) -> None:
         saved = json.loads(path.read_text())
     except ValueError as err:
         raise ckpt.CheckpointError(f"{path}: corrupt ({err})") from None
-    if saved.get("model") != run_info.get("model"):
+
+    def where(name):
+        try:
+            return model_path(str(name)).resolve()
+        except ModelFileError:
+            return name
+
+    if where(saved.get("model")) != where(run_info.get("model")):
         raise ckpt.CheckpointError(f"{run_dir}: holds a run of model {saved.get('model')!r}, not {run_info.get('model')!r}; "
                                    "use another --run-dir")
     old, new = saved.get("overrides", {}), run_info.get("overrides", {})
-    free = TrainConfig.STOP_AND_LOG_FIELDS
-    diff = sorted(k for k in old.keys() | new.keys() if k not in free and old.get(k) != new.get(k))
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    diff = sorted(k for k in old.keys() | new.keys() if k not in train_fields and old.get(k) != new.get(k))
     if diff:
         lines = "; ".join(f"{k}: the run has {old.get(k, '(default)')!r}, now {new.get(k, '(default)')!r}" for k in diff)
         raise ckpt.CheckpointError(f"{run_dir}: --resume needs the run's settings ({lines}); exact resumption would "
