@@ -49,16 +49,18 @@ def int_at_least(minimum: int):
 
 
 def positive_float(text: str) -> float:
-    """An argparse ``type``: a finite number > 0."""
-    import math
+    """An argparse ``type``: a finite number > 0 (the rule of :func:`~pmm_ppl.train.spec.check_real_in`)."""
+    from pmm_ppl.conjugate.validation import PMMInputError
+    from pmm_ppl.train.spec import check_real_in
 
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+    try:
+        return check_real_in(value, "value", 0.0, low_open=True)
+    except PMMInputError:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

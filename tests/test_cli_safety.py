@@ -9,7 +9,6 @@ that existed before is byte-identical afterwards (and no file was added).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 

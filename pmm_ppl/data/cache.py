@@ -76,6 +76,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
