@@ -379,6 +379,17 @@ def test_all_training_rows_are_validated_before_the_first_step(tmp_path, monkeyp
     assert not (tmp_path / "run").exists()
 
 
+def test_train_refuses_step_and_time_limits_that_train_nothing(tmp_path):
+    """max_steps 0 or -5 and max_seconds 0 are errors naming the limit (they used to report "trained")."""
+    from pmm_ppl.conjugate.validation import PMMInputError
+
+    spec = tiny_spec(max_steps=5)
+    for kw, name in [({"max_steps": 0}, "max_steps"), ({"max_steps": -5}, "max_steps"), ({"max_seconds": 0.0}, "max_seconds")]:
+        with pytest.raises(PMMInputError, match=f"^{name}:"):
+            train(spec, tmp_path / "run", progress=False, **kw)
+    assert not (tmp_path / "run").exists()
+
+
 def test_training_configs_are_validated_and_defaults_are_valid():
     """Each TrainConfig / EvalConfig field is checked when built (the error names it); the defaults pass,
     and the default EvalConfig's num_mc is one the bound accepts."""
