@@ -281,6 +281,7 @@ def test_eval_command_discrete_and_continuous(tmp_path, capsys):
     assert rep.num_steps == 0 and rep.num_examples == 16 and np.isfinite(rep.per_unit)
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_keeps_the_last_finite_checkpoint_and_resume_continues(tmp_path, monkeypatch):
     """From step 12 on, the train step returns NaN weights and loss.  Training stops with
     TrainingDiverged naming the step; the NaN state is never saved, so the step-10 checkpoint stays the
