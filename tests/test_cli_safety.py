@@ -240,3 +240,12 @@ def test_resume_accepts_the_same_settings_spelled_differently(workdir, capsys):
                          "--steps", "12", "--set", json.dumps({**TINY, "seed": 0, "max_steps": 50})], capsys)
     assert code == 0, out
     assert "to step 12" in out and ckpt.latest_step(workdir / "run") == 12
+
+
+def test_corrupt_model_json_is_a_message(workdir, capsys):
+    for text in ("{not json", '{"overrides": {}}', '{"model": "toy2d_normal", "overrides": [1]}'):
+        (workdir / "run" / "model.json").write_text(text)
+        before = snapshot(workdir)
+        code, out = run_cli(["sample", "run", "--out", "s3"], capsys)
+        assert code == 1 and "Traceback" not in out and "model.json: corrupt" in out, out
+        assert snapshot(workdir) == before

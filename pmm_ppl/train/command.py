@@ -17,7 +17,9 @@ def _load(run_dir: Path):
         raise CheckpointError(f"{run_dir} is not a training run (no model.json); train one with `pmm train MODEL`")
     try:
         info = json.loads(info_path.read_text())
-        model, overrides = info["model"], info.get("overrides", {})
+        model, overrides = str(info["model"]), info.get("overrides", {})
+        if not isinstance(overrides, dict):
+            raise TypeError(f"overrides is a {type(overrides).__name__}, not an object")
     except (ValueError, KeyError, TypeError) as err:
         raise CheckpointError(f"{info_path}: corrupt ({type(err).__name__}: {err})") from None
     return load_spec(model, **overrides)
@@ -35,8 +37,10 @@ def cmd_train(args) -> int:
 
         jax.distributed.initialize()
     run_dir = Path(args.run_dir or f"runs/{spec.name}")
+    # a model file is recorded by its absolute path, so `pmm sample/eval RUN` work from any folder
+    model = str(Path(args.model).resolve()) if Path(args.model).suffix == ".py" else args.model
     state, _ = train(spec, run_dir, resume=args.resume, max_steps=args.steps, max_seconds=args.seconds,
-                     progress=not args.quiet, run_info={"model": args.model, "overrides": overrides},
+                     progress=not args.quiet, run_info={"model": model, "overrides": overrides},
                      overwrite=args.overwrite)
     print(f"trained {spec.name} to step {int(state.step)}: checkpoints in {run_dir}/checkpoints "
           f"(newest: step {latest_step(run_dir)})")
