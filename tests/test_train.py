@@ -47,24 +47,67 @@ def test_one_step_smoke(tmp_path):
     assert out.shape == (3, 2)
 
 
-def test_resume_after_kill_9_matches_uninterrupted(tmp_path):
-    """Kill -9 a training process after its first checkpoint, resume it: the final weights, EMA and
-    optimiser state equal those of an uninterrupted run bit for bit."""
-    steps, every = 120, 20
-    ref_state, _ = train(tiny_spec(max_steps=steps, checkpoint_every=every), tmp_path / "ref", progress=False)
+class StepCounter:
+    """Wraps ``loop.iterate_batches`` to record where a training run started and how many steps it ran."""
 
+    def __init__(self, monkeypatch):
+        from pmm_ppl.train import loop
+
+        self.starts, self.steps = [], 0
+        real = loop.iterate_batches
+
+        def counting(data, seed, batch_size, start_step=0, num_steps=None):
+            self.starts.append(start_step)
+            for item in real(data, seed, batch_size, start_step=start_step, num_steps=num_steps):
+                self.steps += 1
+                yield item
+
+        monkeypatch.setattr(loop, "iterate_batches", counting)
+
+
+STEPS, EVERY = 120, 20
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted run the killed-and-resumed runs must reproduce bit for bit."""
+    state, _ = train(tiny_spec(max_steps=STEPS, checkpoint_every=EVERY), tmp_path_factory.mktemp("ref"), progress=False)
+    return _leaves(state)
+
+
+def _train_command(run: Path, overrides: dict) -> list[str]:
+    return [sys.executable, "-m", "pmm_ppl.cli", "train", "toy2d_normal", "--run-dir", str(run), "--quiet",
+            "--set", json.dumps(overrides)]
+
+
+def _resume_and_compare(run: Path, reference, monkeypatch, killed_at: int) -> None:
+    """Resume the killed run in-process: it must start from ``killed_at`` (the newest complete
+    checkpoint), run only the missing steps, and end bit-equal to the uninterrupted reference."""
+    counter = StepCounter(monkeypatch)
+    resumed, _ = train(tiny_spec(max_steps=STEPS, checkpoint_every=EVERY), run, resume=True, progress=False,
+                       run_info={"model": "toy2d_normal", "overrides": {**TINY, "max_steps": 100_000, "checkpoint_every": EVERY}})
+    assert counter.starts == [killed_at], f"resumed from step {counter.starts}, not from the checkpoint's step {killed_at}"
+    assert counter.steps - 1 == STEPS - killed_at  # the loop draws one batch more than it trains on
+    assert int(resumed.step) == STEPS
+    for a, b in zip(reference, _leaves(resumed)):
+        np.testing.assert_array_equal(a, b)
+    rows = [json.loads(ln)["step"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows == list(range(5, STEPS + 1, 5)), "metrics.jsonl lost or repeated rows across the kill"
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_matches_uninterrupted(tmp_path, reference, monkeypatch):
+    """Kill -9 a `pmm train` process after its second checkpoint, resume it: training continues from the
+    checkpoint's step (not from 0: training is deterministic, so a restart would also end bit-equal), and
+    the final weights, EMA and optimiser state equal those of an uninterrupted run bit for bit."""
     run = tmp_path / "killed"
-    overrides = {**TINY, "max_steps": 100_000, "checkpoint_every": every}
-    (run).mkdir()
-    (run / "model.json").write_text(json.dumps({"model": "toy2d_normal", "overrides": overrides}))
-    cmd = [sys.executable, "-m", "pmm_ppl.cli", "train", "toy2d_normal", "--run-dir", str(run), "--quiet",
-           "--set", json.dumps(overrides)]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(_train_command(run, {**TINY, "max_steps": 100_000, "checkpoint_every": EVERY}), cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 240
         while time.time() < deadline:
-            step = ckpt.latest_step(run) if (run / "checkpoints").exists() else None
-            if step is not None and step >= 2 * every or proc.poll() is not None:
+            step = ckpt.latest_step(run)
+            if step is not None and step >= 2 * EVERY or proc.poll() is not None:
                 break
             time.sleep(0.05)
         assert proc.poll() is None, f"training process ended early: {proc.stderr.read().decode()[-2000:]}"
@@ -74,12 +117,52 @@ def test_resume_after_kill_9_matches_uninterrupted(tmp_path):
         if proc.poll() is None:
             proc.kill()
     killed_at = ckpt.latest_step(run)
-    assert killed_at is not None and killed_at < steps
+    assert killed_at is not None and 2 * EVERY <= killed_at < STEPS
+    _resume_and_compare(run, reference, monkeypatch, killed_at)
 
-    resumed, _ = train(tiny_spec(max_steps=steps, checkpoint_every=every), run, resume=True, progress=False)
-    assert int(resumed.step) == steps
-    for a, b in zip(_leaves(ref_state), _leaves(resumed)):
-        np.testing.assert_array_equal(a, b)
+
+KILL_DURING_SAVE = """
+import os, signal, sys
+from pmm_ppl.cli import main
+where, at = sys.argv[1], sys.argv[2]
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+if where == "orbax":  # Orbax has written the step's files into its temporary folder, not renamed it yet
+    from orbax.checkpoint._src.path import async_path
+    real_rename = async_path.rename
+    async def rename(src, dst, *a, **k):
+        if os.path.basename(str(dst)) == at:
+            die()
+        return await real_rename(src, dst, *a, **k)
+    async_path.rename = rename
+else:  # Orbax has finished the step folder, the checksum manifest is not written yet
+    from pmm_ppl.train import checkpoint
+    real_manifest = checkpoint.write_manifest
+    def write_manifest(step_dir):
+        if step_dir.name == at:
+            die()
+        real_manifest(step_dir)
+    checkpoint.write_manifest = write_manifest
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["orbax", "manifest"])
+def test_kill_9_during_a_checkpoint_write_then_resume(tmp_path, reference, monkeypatch, where):
+    """The process is SIGKILLed while it writes the checkpoint of step 40 (inside Orbax's write, or between
+    Orbax's rename and the checksum manifest).  The step-20 checkpoint stays the newest complete one, the
+    half-written step is ignored (and removed), and `--resume` continues from step 20 to the same weights."""
+    run = tmp_path / "killed"
+    cmd = [sys.executable, "-c", KILL_DURING_SAVE, where, str(2 * EVERY)] + _train_command(run, {
+        **TINY, "max_steps": 100_000, "checkpoint_every": EVERY})[3:]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert ckpt.latest_step(run) == EVERY
+    leftovers = [p.name for p in (run / "checkpoints").iterdir() if p.name != str(EVERY)]
+    assert leftovers, "the kill left nothing half-written: it did not happen during the save"
+    _resume_and_compare(run, reference, monkeypatch, EVERY)
+    assert sorted(int(p.name) for p in (run / "checkpoints").iterdir()) == [80, 100, 120]
 
 
 def test_fresh_run_refuses_existing_checkpoints(tmp_path):
@@ -112,24 +195,46 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
         load_trained(spec, tmp_path)
 
 
+DATA_PARALLEL = """
+import json, sys
+import jax, numpy as np
+from pmm_ppl.train.models import load_spec
+from pmm_ppl.train.loop import train
+real_put = jax.device_put
+batches = []
+def device_put(x, *args, **kwargs):  # record how each training batch is laid out over the devices
+    out = real_put(x, *args, **kwargs)
+    if isinstance(x, np.ndarray) and x.ndim == 2 and x.shape[0] == 64:
+        batches.append({"devices": len(out.sharding.device_set), "shard": list(out.sharding.shard_shape(out.shape)),
+                        "on": sorted(s.device.id for s in out.addressable_shards)})
+    return out
+jax.device_put = device_put
+spec = load_spec("toy2d_normal", **json.loads(sys.argv[2]))
+state, _ = train(spec, sys.argv[1], progress=False)
+rows = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
+print(json.dumps({"devices": jax.device_count(), "loss": [r["loss"] for r in rows], "batches": batches,
+                  "state_devices": len(jax.tree_util.tree_leaves(state.params)[0].sharding.device_set)}))
+"""
+
+
+@pytest.mark.slow
 def test_data_parallel_two_devices_same_loss(tmp_path):
-    """Two forced host devices (batch split over a 'data' mesh axis) give the same losses as one."""
-    script = (
-        "import json, sys; from pmm_ppl.train.models import load_spec; from pmm_ppl.train.loop import train; "
-        "import jax; "
-        f"spec = load_spec('toy2d_normal', **{TINY!r}, max_steps=20, checkpoint_every=1000); "
-        "train(spec, sys.argv[1], progress=False); "
-        "rows = [json.loads(l) for l in open(sys.argv[1] + '/metrics.jsonl')]; "
-        "print(json.dumps({'devices': jax.device_count(), 'loss': [r['loss'] for r in rows]}))"
-    )
+    """With two forced host devices each training batch is really split over both (shards of 32 of the 64
+    rows, one per device; the weights replicated on both), and the losses equal those of one device."""
+    overrides = json.dumps({**TINY, "max_steps": 20, "checkpoint_every": 1000})
     results = {}
     for n in (1, 2):
         env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}", "JAX_PLATFORMS": "cpu"}
-        out = subprocess.run([sys.executable, "-c", script, str(tmp_path / f"d{n}")], env=env, cwd=REPO,
+        out = subprocess.run([sys.executable, "-c", DATA_PARALLEL, str(tmp_path / f"d{n}"), overrides], env=env, cwd=REPO,
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-3000:]
         results[n] = json.loads(out.stdout.strip().splitlines()[-1])
     assert results[1]["devices"] == 1 and results[2]["devices"] == 2
+    assert len(results[2]["batches"]) == 20
+    for b in results[2]["batches"]:
+        assert b == {"devices": 2, "shard": [32, 2], "on": [0, 1]}, b
+    assert results[2]["state_devices"] == 2
+    assert all(b["shard"] == [64, 2] for b in results[1]["batches"])
     np.testing.assert_allclose(results[1]["loss"], results[2]["loss"], rtol=2e-4)
 
 
@@ -160,9 +265,8 @@ def test_eval_command_discrete_and_continuous(tmp_path, capsys):
     from pmm_ppl.train.evaluate import reconstruction_for, test_bound
 
     overrides = {**TINY, "max_steps": 10, "checkpoint_every": 10}
-    (tmp_path / "model.json").write_text(json.dumps({"model": "toy2d_normal", "overrides": overrides}))
     spec = tiny_spec(max_steps=10, checkpoint_every=10)
-    state, rebuild = train(spec, tmp_path, progress=False)
+    state, rebuild = train(spec, tmp_path, progress=False, run_info={"model": "toy2d_normal", "overrides": overrides})
     assert main(["eval", str(tmp_path), "--steps", "8", "--max-examples", "16", "--quiet"]) == 0
     assert main(["eval", str(tmp_path), "--continuous", "--num-mc", "4", "--max-examples", "16", "--quiet"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("test bound")]
@@ -175,3 +279,134 @@ def test_eval_command_discrete_and_continuous(tmp_path, capsys):
                              recon=reconstruction_for(spec), num_mc=4)
     np.testing.assert_allclose(rep.nats_per_example, float(np.mean(np.asarray(direct.nats))), rtol=1e-5)
     assert rep.num_steps == 0 and rep.num_examples == 16 and np.isfinite(rep.per_unit)
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_keeps_the_last_finite_checkpoint_and_resume_continues(tmp_path, monkeypatch):
+    """From step 12 on, the train step returns NaN weights and loss.  Training stops with
+    TrainingDiverged naming the step; the NaN state is never saved, so the step-10 checkpoint stays the
+    newest, and `resume` (with the step healthy again) continues from step 10 to the end."""
+    import jax.numpy as jnp
+
+    from pmm_ppl.train import loop
+
+    real_build = loop.build
+
+    def poisoned_build(spec, seed=None):
+        params, rebuild, optimizer, step_fn = real_build(spec, seed)
+
+        def step(state, x):
+            new, m = step_fn(state, x)
+            bad = state.step >= 11
+            poison = lambda a: jnp.where(bad, jnp.nan, a) if jnp.issubdtype(a.dtype, jnp.floating) else a  # noqa: E731
+            return new._replace(params=jax.tree_util.tree_map(poison, new.params)), {**m, "loss": poison(m["loss"])}
+
+        return params, rebuild, optimizer, step
+
+    monkeypatch.setattr(loop, "build", poisoned_build)
+    spec = tiny_spec(max_steps=30, checkpoint_every=10)
+    with pytest.raises(loop.TrainingDiverged, match=r"loss became nan at step 15.*last finite one \(step 10\)"):
+        train(spec, tmp_path, progress=False)
+    assert ckpt.latest_step(tmp_path) == 10
+    # a checkpoint falling due on a non-logged step is refused too (weights checked before each save)
+    with pytest.raises(loop.TrainingDiverged, match="weights became NaN or infinite by step 12"):
+        train(tiny_spec(max_steps=30, checkpoint_every=4, log_every=100), tmp_path / "b", progress=False)
+    assert ckpt.latest_step(tmp_path / "b") == 8
+
+    monkeypatch.setattr(loop, "build", real_build)
+    counter = StepCounter(monkeypatch)
+    state, _ = train(spec, tmp_path, resume=True, progress=False)
+    assert counter.starts == [10] and int(state.step) == 30
+    assert all(np.all(np.isfinite(leaf)) for leaf in _leaves(state))
+
+
+def test_cli_reports_a_diverged_run(tmp_path, monkeypatch, capsys):
+    """`pmm train` with a lethal learning rate: a message naming the NaN loss, exit 1, no traceback."""
+    from pmm_ppl.cli import main
+
+    overrides = {**TINY, "learning_rate": 1e30, "warmup_steps": 0, "max_steps": 50, "checkpoint_every": 50}
+    code = main(["train", "toy2d_normal", "--run-dir", str(tmp_path), "--quiet", "--set", json.dumps(overrides)])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "training stopped: the loss became nan" in err and "no checkpoint was written" in err
+    assert ckpt.latest_step(tmp_path) is None
+
+
+def test_flipped_byte_in_a_checkpoint_is_refused(tmp_path):
+    """One flipped bit inside an array file of the checkpoint: restoring raises CheckpointError (checksum)."""
+    spec = tiny_spec(max_steps=5, checkpoint_every=5)
+    train(spec, tmp_path, progress=False)
+    load_trained(spec, tmp_path)  # intact: loads
+    step_dir = tmp_path / "checkpoints" / "5"
+    files = [p for p in step_dir.rglob("*") if p.is_file() and p.name != ckpt.MANIFEST]
+    target = max(files, key=lambda p: p.stat().st_size)
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+    with pytest.raises(ckpt.CheckpointError, match="corrupt.*SHA-256"):
+        load_trained(spec, tmp_path)
+
+
+def test_resume_refuses_other_training_settings_or_data(tmp_path):
+    """The library's resume compares the training trajectory settings and the data hash, naming the difference."""
+    spec = tiny_spec(max_steps=5, checkpoint_every=5)
+    train(spec, tmp_path, progress=False)
+    before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    for kw, word in [({"batch_size": 32}, "training.batch_size"), ({"seed": 1}, "training.seed"),
+                     ({"learning_rate": 1e-3}, "training.learning_rate"), ({"decay_steps": 50}, "training.decay_horizon")]:
+        with pytest.raises(ckpt.CheckpointError, match=word):
+            train(tiny_spec(max_steps=10, checkpoint_every=5, **kw), tmp_path, resume=True, progress=False)
+    other, _ = spec.load_data()
+    with pytest.raises(ckpt.CheckpointError, match="data.sha256"):
+        train(tiny_spec(max_steps=10, checkpoint_every=5), tmp_path, resume=True, progress=False, train_data=other[::-1])
+    # stop/log settings may change: more steps, other checkpoint interval
+    state, _ = train(tiny_spec(max_steps=10, checkpoint_every=10, log_every=10), tmp_path, resume=True, progress=False)
+    assert int(state.step) == 10 and before == ["5"]
+
+
+def test_all_training_rows_are_validated_before_the_first_step(tmp_path, monkeypatch):
+    """A NaN in the last row is refused up front (PMMInputError naming the rows), chunk by chunk, and the
+    run directory is not created."""
+    from pmm_ppl.conjugate.validation import PMMInputError
+    from pmm_ppl.train import loop
+
+    spec = tiny_spec(max_steps=5)
+    data, _ = spec.load_data()
+    data = data.copy()
+    data[-1, 0] = np.nan
+    monkeypatch.setattr(loop, "VALIDATE_CHUNK", 1000)
+    with pytest.raises(PMMInputError, match=r"rows 8000\.\.8191\): contains 1 NaN"):
+        train(spec, tmp_path / "run", progress=False, train_data=data)
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_refuses_step_and_time_limits_that_train_nothing(tmp_path):
+    """max_steps 0 or -5 and max_seconds 0 are errors naming the limit (they used to report "trained")."""
+    from pmm_ppl.conjugate.validation import PMMInputError
+
+    spec = tiny_spec(max_steps=5)
+    for kw, name in [({"max_steps": 0}, "max_steps"), ({"max_steps": -5}, "max_steps"), ({"max_seconds": 0.0}, "max_seconds")]:
+        with pytest.raises(PMMInputError, match=f"^{name}:"):
+            train(spec, tmp_path / "run", progress=False, **kw)
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_configs_are_validated_and_defaults_are_valid():
+    """Each TrainConfig / EvalConfig field is checked when built (the error names it); the defaults pass,
+    and the default EvalConfig's num_mc is one the bound accepts."""
+    from pmm_ppl.conjugate.validation import PMMInputError
+    from pmm_ppl.train.spec import EvalConfig, TrainConfig
+
+    TrainConfig()
+    assert EvalConfig().num_mc >= 2
+    bad_train = {"learning_rate": [-1, 0, float("nan"), float("inf"), "1e-3"], "batch_size": [0, -3, 2.5, True],
+                 "max_steps": [0, -5], "warmup_steps": [-1], "checkpoint_every": [0], "log_every": [0],
+                 "clip_norm": [0], "ema_decay": [1.0, -0.1], "ema_warmup": [0], "weight_decay": [-1],
+                 "seed": [-1], "decay_steps": [0], "max_seconds": [0, -1]}
+    for name, values in bad_train.items():
+        for v in values:
+            with pytest.raises(PMMInputError, match=f"^{name}:"):
+                TrainConfig(**{name: v})
+    for name, v in [("num_mc", 1), ("num_steps", 0), ("max_examples", 0), ("unit", "bits"), ("num_levels", 1)]:
+        with pytest.raises(PMMInputError, match=f"^{name}:"):
+            EvalConfig(**{name: v})

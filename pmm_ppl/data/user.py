@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +12,38 @@ from pmm_ppl.conjugate.validation import PMMInputError
 from pmm_ppl.data.text import build_vocabulary, encode
 
 
-def load_array_file(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
-    """Load an array from ``.npy`` or from ``.npz`` (``key`` names the array; optional when the
-    archive holds exactly one).  Pickled object arrays are refused (``allow_pickle=False``)."""
-    path = Path(path)
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _check_file(path: Path) -> None:
+    """``path`` exists and is a regular file (not a folder)."""
     if not path.exists():
         raise PMMInputError(f"path: no such file {str(path)!r}")
+    if path.is_dir():
+        raise PMMInputError(f"path: {str(path)!r} is a directory, not a file")
+
+
+def _check_magic(path: Path, magic: bytes, kind: str) -> None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(magic))
+    except OSError as err:
+        raise PMMInputError(f"path: cannot read {str(path)!r} ({err.strerror})") from None
+    if head != magic:
+        hint = " (it looks like text: use load_text_file for characters)" if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head) else ""
+        raise PMMInputError(f"path: {str(path)!r} is not a {kind} file (it does not start with the {kind} signature){hint}")
+
+
+def load_array_file(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
+    """Load an array from ``.npy`` or from ``.npz`` (``key`` names the array; optional when the
+    archive holds exactly one).  Pickled object arrays are refused (``allow_pickle=False``); a file
+    that is not in NumPy's format (e.g. text named ``.npy``) or a folder is a :class:`PMMInputError`."""
+    path = Path(path)
+    _check_file(path)
     suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        _check_magic(path, NPY_MAGIC if suffix == ".npy" else ZIP_MAGIC, f"NumPy {suffix}")
     try:
         if suffix == ".npy":
             if key is not None:
@@ -36,7 +62,12 @@ def load_array_file(path: str | os.PathLike, key: str | None = None) -> np.ndarr
     except ValueError as err:  # e.g. object arrays needing pickle, corrupt files
         if isinstance(err, PMMInputError):
             raise
+        if "pickle" in str(err):
+            raise PMMInputError(f"path: {str(path)!r} holds Python objects (a pickled object array), which are "
+                                "refused for safety; save a numeric array instead") from None
         raise PMMInputError(f"path: cannot read {str(path)!r} as a NumPy array file ({err})") from err
+    except (OSError, EOFError, zipfile.BadZipFile) as err:  # truncated or damaged archives
+        raise PMMInputError(f"path: cannot read {str(path)!r} as a NumPy array file ({type(err).__name__}: {err})") from None
     raise PMMInputError(f"path: {str(path)!r} must end in .npy or .npz")
 
 
@@ -44,8 +75,7 @@ def load_text_file(path: str | os.PathLike, vocabulary: str | None = None, encod
     """Read a text file as characters: ``(int32 indices, vocabulary)``.  Without ``vocabulary`` it
     is the sorted set of the file's characters; with one, unknown characters are an error."""
     path = Path(path)
-    if not path.exists():
-        raise PMMInputError(f"path: no such file {str(path)!r}")
+    _check_file(path)
     try:
         text = path.read_text(encoding=encoding)
     except UnicodeDecodeError as err:

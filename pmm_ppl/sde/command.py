@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from pmm_ppl.cli import int_at_least
+
 
 def run(args) -> int:
     from pmm_ppl.sde.checks import format_table, run_all
@@ -18,5 +20,5 @@ def run(args) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("sde-checks", help="measured checks of the SDE / Cox-process limits (one table)")
     p.add_argument("--quick", action="store_true", help="fewer paths (smoke run)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int_at_least(0), default=0)
     p.set_defaults(func=run)

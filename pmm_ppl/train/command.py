@@ -2,41 +2,48 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
 from pathlib import Path
+
+from pmm_ppl.cli import int_at_least, positive_float
 
 
 def _load(run_dir: Path):
+    from pmm_ppl.train.checkpoint import CheckpointError
     from pmm_ppl.train.models import load_spec
 
     info_path = run_dir / "model.json"
-    if not info_path.exists():
-        raise SystemExit(f"pmm: {run_dir} is not a training run (no model.json); train one with `pmm train MODEL`")
-    info = json.loads(info_path.read_text())
-    return load_spec(info["model"], **info.get("overrides", {}))
-
-
-def _overrides(args) -> dict:
-    return {k: v for k, v in json.loads(args.set or "{}").items()}
+    if not info_path.is_file():
+        raise CheckpointError(f"{run_dir} is not a training run (no model.json); train one with `pmm train MODEL`")
+    try:
+        info = json.loads(info_path.read_text())
+        model, overrides = str(info["model"]), info.get("overrides", {})
+        if not isinstance(overrides, dict):
+            raise TypeError(f"overrides is a {type(overrides).__name__}, not an object")
+    except (ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{info_path}: corrupt ({type(err).__name__}: {err})") from None
+    return load_spec(model, **overrides)
 
 
 def cmd_train(args) -> int:
+    from pmm_ppl.train.checkpoint import latest_step
     from pmm_ppl.train.loop import train
-    from pmm_ppl.train.models import load_spec
+    from pmm_ppl.train.models import load_spec, parse_overrides
 
+    overrides = parse_overrides(args.set)
+    spec = load_spec(args.model, **overrides)
     if args.distributed:
         import jax
 
         jax.distributed.initialize()
-    overrides = _overrides(args)
-    spec = load_spec(args.model, **overrides)
     run_dir = Path(args.run_dir or f"runs/{spec.name}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "model.json").write_text(json.dumps({"model": args.model, "overrides": overrides}))
-    train(spec, run_dir, resume=args.resume, max_steps=args.steps, max_seconds=args.seconds, progress=not args.quiet)
-    print(f"trained {spec.name}: checkpoints in {run_dir}/checkpoints")
+    # a model file is recorded by its absolute path, so `pmm sample/eval RUN` work from any folder
+    model = str(Path(args.model).resolve()) if Path(args.model).suffix == ".py" else args.model
+    state, _ = train(spec, run_dir, resume=args.resume, max_steps=args.steps, max_seconds=args.seconds,
+                     progress=not args.quiet, run_info={"model": model, "overrides": overrides},
+                     overwrite=args.overwrite)
+    print(f"trained {spec.name} to step {int(state.step)}: checkpoints in {run_dir}/checkpoints "
+          f"(newest: step {latest_step(run_dir)})")
     return 0
 
 
@@ -45,13 +52,15 @@ def cmd_sample(args) -> int:
 
     from pmm_ppl.train.evaluate import draw_samples
     from pmm_ppl.train.loop import load_trained
-    from pmm_ppl.train.output import write_samples
+    from pmm_ppl.train.output import refuse_existing, sample_paths, write_samples
 
     run_dir = Path(args.checkpoint)
     spec = _load(run_dir)
     net = load_trained(spec, run_dir)
+    stem = Path(args.out) if args.out else run_dir / "samples"
+    refuse_existing(sample_paths(spec, stem), args.overwrite, "sample output")  # before the sampling work
     samples = draw_samples(spec, net, jax.random.key(args.seed), args.num, args.steps)
-    out = write_samples(spec, samples, Path(args.out) if args.out else run_dir / "samples")
+    out = write_samples(spec, samples, stem, overwrite=args.overwrite)
     print(f"wrote {out}")
     return 0
 
@@ -75,7 +84,7 @@ def cmd_eval(args) -> int:
 def cmd_demo(args) -> int:
     from pmm_ppl.train.demo import run_demo
 
-    run_demo(Path(args.out), train_seconds=args.seconds, progress=not args.quiet)
+    run_demo(Path(args.out), train_seconds=args.seconds, progress=not args.quiet, overwrite=args.overwrite)
     return 0
 
 
@@ -83,9 +92,12 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model from models/ (or a model .py file)")
     p.add_argument("model", help="model name in models/ (e.g. digits_normal) or a path to a .py file")
     p.add_argument("--run-dir", help="where checkpoints and metrics go (default runs/MODEL)")
-    p.add_argument("--resume", action="store_true", help="continue exactly from the latest checkpoint")
-    p.add_argument("--steps", type=int, help="stop after this many steps (default: the model's budget)")
-    p.add_argument("--seconds", type=float, help="stop after this much training time")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help="continue exactly from the latest checkpoint")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --run-dir (its checkpoints, metrics, spec.json, model.json)")
+    p.add_argument("--steps", type=int_at_least(1), help="stop after this many steps (default: the model's budget)")
+    p.add_argument("--seconds", type=positive_float, help="stop after this much training time")
     p.add_argument("--set", help='JSON overrides passed to the model\'s spec(), e.g. \'{"batch_size": 64}\'')
     p.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() (multi-host)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -93,25 +105,28 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("sample", help="draw samples from a trained run")
     p.add_argument("checkpoint", help="run directory written by `pmm train`")
-    p.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
-    p.add_argument("--num", type=int, default=64, help="number of samples")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int_at_least(1), help="sampling steps (default: the model's)")
+    p.add_argument("--num", type=int_at_least(1), default=64, help="number of samples")
+    p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--out", help="output file stem (default RUN/samples): .png for images, .txt for text, .npy always")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="test-set likelihood bound of a trained run")
     p.add_argument("checkpoint", help="run directory written by `pmm train`")
-    p.add_argument("--steps", type=int, help="discrete steps of the bound (default: the model's)")
-    p.add_argument("--num-mc", type=int, help="Monte Carlo replicates per example")
+    p.add_argument("--steps", type=int_at_least(1), help="discrete steps of the bound (default: the model's)")
+    p.add_argument("--num-mc", type=int_at_least(2), help="Monte Carlo replicates per example (>= 2)")
     p.add_argument("--continuous", action="store_true",
                    help="the continuous-time bound instead of the T-step one (much cheaper for long sequences)")
-    p.add_argument("--max-examples", type=int, help="evaluate on the first N test examples")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-examples", type=int_at_least(1), help="evaluate on the first N test examples")
+    p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("demo", help="train the digits model on the CPU (about a minute); write samples.png and a report")
     p.add_argument("--out", default="demo_out", help="output directory (default demo_out)")
-    p.add_argument("--seconds", type=float, help="train for this many seconds instead of the model's step budget")
+    p.add_argument("--seconds", type=positive_float, help="train for this many seconds instead of the model's step budget")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a previous demo in --out (run/, samples.png, report.txt; other files stay)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)

@@ -1,11 +1,14 @@
 """``pmm demo``: the README's main job.  Trains the embedded digits model (Normal-Normal, sklearn
 digits, no download) on the CPU for its step budget (about a minute on 2 cores), then writes
-``samples.png`` and ``report.txt`` with the test-set likelihood bound in bits/dim."""
+``samples.png`` and ``report.txt`` with the test-set likelihood bound in bits/dim.
+
+A second run into the same folder is refused before anything is touched (the message names the
+files and ``--overwrite``); with ``overwrite=True`` the previous run's files (``run/``'s training
+files, ``samples.png``, ``report.txt``) are replaced and anything else in the folder stays."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -15,23 +18,25 @@ import numpy as np
 from pmm_ppl.train.evaluate import draw_samples, test_bound
 from pmm_ppl.train.loop import train
 from pmm_ppl.train.models import load_spec
-from pmm_ppl.train.output import image_grid
+from pmm_ppl.train import checkpoint as ckpt
+from pmm_ppl.train.output import image_grid, refuse_existing
 
 
-def run_demo(out: Path, train_seconds: float | None = None, progress: bool = True, model: str = "digits_normal") -> dict:
+def run_demo(out: Path, train_seconds: float | None = None, progress: bool = True, model: str = "digits_normal",
+             overwrite: bool = False) -> dict:
+    """Train, evaluate and sample ``model`` into ``out`` (``out/run``, ``samples.png``, ``report.txt``)."""
     out = Path(out)
     run_dir = out / "run"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    refuse_existing([out / "report.txt", out / "samples.png", *ckpt.existing_run_files(run_dir)], overwrite,
+                    "a previous `pmm demo` output")
     t_start = time.perf_counter()
     overrides = {} if train_seconds is None else {"max_seconds": train_seconds, "max_steps": 10**9}
     spec = load_spec(model, **overrides)
-    (run_dir).mkdir(parents=True, exist_ok=True)
-    (run_dir / "model.json").write_text(json.dumps({"model": model, "overrides": overrides}))
+    out.mkdir(parents=True, exist_ok=True)
     budget = f"{spec.train.max_steps} steps" if train_seconds is None else f"{train_seconds:.0f} s"
     print(f"[demo] training {spec.name} for {budget} on {jax.device_count()} {jax.default_backend()} device(s)")
-    state, rebuild = train(spec, run_dir, progress=progress)
+    state, rebuild = train(spec, run_dir, progress=progress, overwrite=overwrite,
+                           run_info={"model": model, "overrides": overrides})
     metrics = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines() if ln.strip()]
     net = rebuild(state.ema)
     _, test = spec.load_data()
@@ -55,6 +60,6 @@ def run_demo(out: Path, train_seconds: float | None = None, progress: bool = Tru
         "total_seconds": time.perf_counter() - t_start,
     }
     text = "\n".join(f"{k}: {v}" for k, v in report.items())
-    (out / "report.txt").write_text(text + "\n")
+    ckpt.atomic_write_text(out / "report.txt", text + "\n")
     print(text)
     return report

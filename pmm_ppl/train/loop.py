@@ -9,10 +9,19 @@ Data parallelism: with more than one local device the batch is split over a 1-D 
 Across hosts, call ``jax.distributed.initialize()`` before training (``pmm train --distributed``)
 and launch one process per host: ``jax.devices()`` then spans all hosts and each process feeds
 its share of the batch (``jax.make_array_from_process_local_data``).
+
+Safety: all training data are validated against the pair (in chunks, before the first step); a
+run directory holding another run is refused unless ``overwrite=True``; ``resume=True`` refuses
+settings or data that differ from the checkpoint's (they would break exact resumption); nothing is
+written before these checks pass.  A NaN or infinite loss or weight stops training with
+:class:`TrainingDiverged`, and no non-finite state is ever saved, so the newest checkpoint stays
+the last finite one.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import signal
 import time
@@ -27,9 +36,11 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
-from pmm_ppl.data.batches import iterate_batches
+from pmm_ppl.conjugate.validation import PMMInputError, check_int_at_least
+from pmm_ppl.data.batches import iterate_batches, steps_per_epoch
+from pmm_ppl.data.validate import validate_for_pair
 from pmm_ppl.train import checkpoint as ckpt
-from pmm_ppl.train.spec import ModelSpec
+from pmm_ppl.train.spec import ModelSpec, TrainConfig, check_real_in
 from pmm_ppl.train.step import TrainState, init_state, make_optimizer, make_train_step, pmm_loss_of_params, split_net
 
 
@@ -43,6 +54,74 @@ def build(spec: ModelSpec, seed: int | None = None):
     loss_fn = pmm_loss_of_params(spec, rebuild)
     step_fn = make_train_step(loss_fn, optimizer, cfg.ema_decay, jax.random.key(seed + 1), cfg.ema_warmup)
     return params, rebuild, optimizer, step_fn
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss or the weights became NaN or infinite; the newest checkpoint is the last finite one."""
+
+
+VALIDATE_CHUNK = 4096
+
+
+def validate_training_data(spec: ModelSpec, data: np.ndarray, chunk: int | None = None) -> None:
+    """Check every row of ``data`` against the pair (:func:`~pmm_ppl.data.validate.validate_for_pair`
+    on the pair-space form of each chunk of ``chunk`` rows, default :data:`VALIDATE_CHUNK`), so no
+    more than one chunk's extra copy is ever held; the error names the first bad chunk's rows."""
+    chunk = VALIDATE_CHUNK if chunk is None else check_int_at_least(chunk, "chunk")
+    if len(data) == 0:
+        raise PMMInputError(f"{spec.name} training data: is empty")
+    for start in range(0, len(data), chunk):
+        rows = data[start : start + chunk]
+        validate_for_pair(np.asarray(spec.to_data(rows)), spec.pair,
+                          name=f"{spec.name} training data (rows {start}..{start + len(rows) - 1})")
+
+
+def data_fingerprint(data: np.ndarray) -> dict:
+    """Shape, dtype and SHA-256 of the training array: the data a checkpoint was trained on."""
+    arr = np.ascontiguousarray(data)
+    return {"shape": list(arr.shape), "dtype": str(arr.dtype), "sha256": hashlib.sha256(arr.data).hexdigest()}
+
+
+def resume_fingerprint(spec: ModelSpec, data: np.ndarray) -> dict:
+    """The model fingerprint plus what exact resumption needs: the training trajectory settings and the data."""
+    return {**spec.fingerprint(), "training": spec.train.trajectory(), "data": data_fingerprint(data)}
+
+
+def _check_run_info(run_dir: Path, run_info: dict) -> None:
+    """On resume: the stored ``model.json`` must name the same model file and the same model
+    overrides.  Training settings (the :class:`TrainConfig` fields) are left to the checkpoint's
+    fingerprint, which compares their effective values (an explicit default equals an omitted one)."""
+    from pmm_ppl.train.models import ModelFileError, model_path
+
+    path = run_dir / "model.json"
+    if not path.exists():
+        return
+    try:
+        saved = json.loads(path.read_text())
+    except ValueError as err:
+        raise ckpt.CheckpointError(f"{path}: corrupt ({err})") from None
+
+    def where(name):
+        try:
+            return model_path(str(name)).resolve()
+        except ModelFileError:
+            return name
+
+    if where(saved.get("model")) != where(run_info.get("model")):
+        raise ckpt.CheckpointError(f"{run_dir}: holds a run of model {saved.get('model')!r}, not {run_info.get('model')!r}; "
+                                   "use another --run-dir")
+    old, new = saved.get("overrides", {}), run_info.get("overrides", {})
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    diff = sorted(k for k in old.keys() | new.keys() if k not in train_fields and old.get(k) != new.get(k))
+    if diff:
+        lines = "; ".join(f"{k}: the run has {old.get(k, '(default)')!r}, now {new.get(k, '(default)')!r}" for k in diff)
+        raise ckpt.CheckpointError(f"{run_dir}: --resume needs the run's settings ({lines}); exact resumption would "
+                                   "break. Resume without changing them, or train into a new --run-dir")
+
+
+def _all_finite(tree: Any) -> bool:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return bool(jnp.all(jnp.stack(leaves))) if leaves else True
 
 
 def data_mesh() -> jax.sharding.Mesh:
@@ -72,42 +151,64 @@ def train(
     max_seconds: float | None = None,
     progress: bool = True,
     train_data: np.ndarray | None = None,
+    run_info: dict | None = None,
+    overwrite: bool = False,
 ) -> tuple[TrainState, Any]:
     """Train ``spec`` into ``run_dir``; returns the final state and the ``rebuild`` function.
 
     Stops at ``max_steps`` (default ``spec.train.max_steps``) or after ``max_seconds`` of
     training wall time.  Saves a checkpoint every ``checkpoint_every`` steps, at the end, and on
-    SIGINT/SIGTERM (the run can be resumed with ``resume=True``)."""
+    SIGINT/SIGTERM (the run can be resumed with ``resume=True``).
+
+    ``run_info`` (``{"model": name, "overrides": {...}}``) is written to ``run_dir/model.json``
+    (atomically, after all checks) so that ``pmm sample/eval`` can rebuild the model; on resume it
+    must match the stored one.  A directory that already holds a run is refused unless
+    ``resume`` (continue it) or ``overwrite`` (remove the old run's files first; other files stay).
+    Raises :class:`PMMInputError` for bad data or limits, :class:`~pmm_ppl.train.checkpoint.CheckpointError`
+    for run-directory conflicts, :class:`TrainingDiverged` for a NaN/inf loss."""
     run_dir = Path(run_dir)
     cfg = spec.train
-    max_steps = cfg.max_steps if max_steps is None else max_steps
-    max_seconds = cfg.max_seconds if max_seconds is None else max_seconds
+    max_steps = cfg.max_steps if max_steps is None else check_int_at_least(max_steps, "max_steps", 1)
+    max_seconds = cfg.max_seconds if max_seconds is None else check_real_in(max_seconds, "max_seconds", 0.0, low_open=True)
+    if resume and run_info is not None:
+        _check_run_info(run_dir, run_info)
     if train_data is None:
         train_data, _ = spec.load_data()
     train_data = np.asarray(train_data, dtype=np.float32) if spec.encode is None else np.asarray(train_data)
-    spec.pair.validate_data(np.asarray(spec.to_data(train_data[:256])), name=f"{spec.name} training data")
+    validate_training_data(spec, train_data)
+    steps_per_epoch(len(train_data), cfg.batch_size)
+    mesh = data_mesh()
+    ndev = mesh.size
+    if cfg.batch_size % ndev:
+        raise PMMInputError(f"batch_size: {cfg.batch_size} is not divisible by the {ndev} devices")
 
     params, rebuild, optimizer, step_fn = build(spec)
     state = init_state(params, optimizer)
     metrics_path = run_dir / "metrics.jsonl"
-    if resume and ckpt.latest_step(run_dir) is not None:
-        ckpt.check_spec(run_dir, spec.fingerprint())
+    fingerprint = resume_fingerprint(spec, train_data)
+    continuing = resume and ckpt.latest_step(run_dir) is not None
+    if continuing:
+        ckpt.check_spec(run_dir, fingerprint)
         restored, meta = ckpt.restore(run_dir, state)
         state = jax.tree_util.tree_map(jnp.asarray, restored)
-        _truncate_metrics(metrics_path, int(state.step))
         elapsed0 = float(meta.get("train_seconds", 0.0))
     else:
-        if (run_dir / "checkpoints").exists() and ckpt.latest_step(run_dir) is not None:
-            raise ckpt.CheckpointError(f"{run_dir} already holds checkpoints; pass resume=True (--resume) or use a new directory")
-        ckpt.write_spec(run_dir, spec.fingerprint())
-        metrics_path.parent.mkdir(parents=True, exist_ok=True)
-        metrics_path.write_text("")
+        existing = ckpt.existing_run_files(run_dir)
+        if existing and not (overwrite or resume):
+            raise ckpt.CheckpointError(
+                f"{run_dir} already holds a training run ({', '.join(p.name for p in existing)}); pass --resume "
+                "(resume=True) to continue it, --overwrite (overwrite=True) to replace it, or use a new directory")
         elapsed0 = 0.0
+    # every check passed: from here on the run directory is written
+    if not continuing:
+        ckpt.clear_run(run_dir)
+        ckpt.write_spec(run_dir, fingerprint)
+        metrics_path.write_text("")
+    else:
+        _truncate_metrics(metrics_path, int(state.step))
+    if run_info is not None:
+        ckpt.atomic_write_text(run_dir / "model.json", json.dumps(run_info))
 
-    mesh = data_mesh()
-    ndev = mesh.size
-    if cfg.batch_size % ndev:
-        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {ndev} devices")
     replicated = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P("data"))
     state = jax.device_put(state, replicated)
@@ -142,7 +243,7 @@ def train(
                 now = time.perf_counter()
                 loss = float(m["loss"])
                 if not np.isfinite(loss):
-                    raise FloatingPointError(f"loss became {loss} at step {step}; last checkpoint is kept")
+                    raise TrainingDiverged(_diverged(f"the loss became {loss} at step {step}", run_dir))
                 rate = (step - last_log_step) * cfg.batch_size / max(now - last_log_t, 1e-9)
                 row = {"step": step, "loss": loss, "grad_norm": float(m["grad_norm"]), "examples_per_s": rate,
                        "train_seconds": elapsed0 + now - t0}
@@ -151,6 +252,8 @@ def train(
                 last_log_t, last_log_step = now, step
             bar.update(1)
             if step % cfg.checkpoint_every == 0:
+                if not _all_finite(state):
+                    raise TrainingDiverged(_diverged(f"the weights became NaN or infinite by step {step}", run_dir))
                 _append_metrics(metrics_path, pending)
                 pending = []
                 saver.save(step, state, {"train_seconds": elapsed0 + time.perf_counter() - t0})
@@ -159,10 +262,17 @@ def train(
         for s, h in old_handlers.items():
             signal.signal(s, h)
         _append_metrics(metrics_path, pending)
-        if step > start_step and ckpt.latest_step(run_dir) != step:
+        if step > start_step and ckpt.latest_step(run_dir) != step and _all_finite(state):
             saver.save(step, state, {"train_seconds": elapsed0 + time.perf_counter() - t0})
         saver.close()
     return state, rebuild
+
+
+def _diverged(what: str, run_dir: Path) -> str:
+    last = ckpt.latest_step(run_dir)
+    kept = (f"the newest checkpoint is the last finite one (step {last}); `--resume` continues from it"
+            if last is not None else "no checkpoint was written")
+    return f"training stopped: {what}; {kept}. A lower learning_rate usually helps (in a new --run-dir)"
 
 
 def load_trained(spec: ModelSpec, run_dir: str | Path, use_ema: bool = True) -> nnx.Module:

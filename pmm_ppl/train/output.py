@@ -1,13 +1,29 @@
-"""Writing samples: an image grid PNG, text for tokens, and always the raw array (.npy)."""
+"""Writing samples: an image grid PNG, text for tokens, and always the raw array (.npy).
+
+Nothing that exists is overwritten unless the caller says so (``overwrite=True``, the command
+line's ``--overwrite``): :func:`refuse_existing` is the one check every writer uses."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
 from pmm_ppl.train.spec import ModelSpec
+
+
+class OutputExistsError(FileExistsError):
+    """An output file already exists and overwriting it was not asked for."""
+
+
+def refuse_existing(paths: Iterable[Path], overwrite: bool, what: str = "output") -> None:
+    """Raise :class:`OutputExistsError` naming the files of ``paths`` that exist, unless ``overwrite``."""
+    found = [str(p) for p in paths if Path(p).exists()]
+    if found and not overwrite:
+        raise OutputExistsError(f"{what} exists and would be overwritten: {', '.join(found)}; pass --overwrite "
+                                "(overwrite=True) to replace it, or choose another name")
 
 
 def image_grid(images: np.ndarray, path: Path, low: float = -1.0, high: float = 1.0, title: str | None = None) -> Path:
@@ -34,16 +50,29 @@ def image_grid(images: np.ndarray, path: Path, low: float = -1.0, high: float = 
     return path
 
 
-def write_samples(spec: ModelSpec, samples: np.ndarray, stem: Path) -> Path:
-    """Write ``samples`` next to ``stem``: ``.npy`` always; ``.png`` for images; ``.txt`` for tokens."""
+def sample_paths(spec: ModelSpec, stem: Path) -> list[Path]:
+    """The files :func:`write_samples` writes for ``stem``: ``.npy``, plus ``.txt`` or ``.png``."""
     stem = Path(stem)
+    extra = ".txt" if spec.decode is not None else ".png" if _is_image(spec) else None
+    return [stem.with_suffix(".npy")] + ([stem.with_suffix(extra)] if extra else [])
+
+
+def _is_image(spec: ModelSpec) -> bool:
+    return len(spec.data_shape) in (2, 3) and spec.pair.event_ndim == 0
+
+
+def write_samples(spec: ModelSpec, samples: np.ndarray, stem: Path, overwrite: bool = False) -> Path:
+    """Write ``samples`` next to ``stem``: ``.npy`` always; ``.png`` for images; ``.txt`` for tokens.
+    Refuses (:class:`OutputExistsError`, before writing anything) if one of them exists, unless ``overwrite``."""
+    stem = Path(stem)
+    refuse_existing(sample_paths(spec, stem), overwrite, "sample output")
     stem.parent.mkdir(parents=True, exist_ok=True)
     np.save(stem.with_suffix(".npy"), samples)
     if spec.decode is not None:
         path = stem.with_suffix(".txt")
         path.write_text("\n\n---\n\n".join(spec.decode(s) for s in samples))
         return path
-    if len(spec.data_shape) in (2, 3) and spec.pair.event_ndim == 0:
+    if _is_image(spec):
         if spec.eval.num_levels:
             return image_grid(samples, stem.with_suffix(".png"))
         hi = float(np.percentile(samples, 99.5)) or 1.0

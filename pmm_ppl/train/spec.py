@@ -4,11 +4,33 @@ weighting, data and training budget (the files in ``models/`` each build one ``M
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable
 
 import numpy as np
 
 from pmm_ppl.conjugate.base import ConjugatePair
+from pmm_ppl.conjugate.validation import PMMInputError, check_int_at_least
+
+
+def check_real_in(value: Any, name: str, low: float, high: float = math.inf, *, low_open: bool = False,
+                  high_open: bool = False) -> float:
+    """A finite real number (not a bool) in the interval from ``low`` to ``high`` (open ends as
+    flagged); returns it as ``float``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise PMMInputError(f"{name}: must be a number, got {value!r}")
+    v = float(value)
+    ok = math.isfinite(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not ok:
+        lo = f"> {low}" if low_open else f">= {low}"
+        hi = "" if high == math.inf else (f" and < {high}" if high_open else f" and <= {high}")
+        raise PMMInputError(f"{name}: must be a finite number {lo}{hi}, got {value!r}")
+    return v
+
+
+def _optional(value: Any, check: Callable[[Any], Any]) -> None:
+    if value is not None:
+        check(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +53,37 @@ class TrainConfig:
     log_every: int = 50
     seed: int = 0
 
+    #: fields that only say when to stop, log or save; every other field shapes the training trajectory
+    STOP_AND_LOG_FIELDS = ("max_steps", "max_seconds", "checkpoint_every", "log_every")
+
+    def __post_init__(self):
+        """Every field is checked when the config is built: a wrong value is a :class:`PMMInputError`
+        naming the field, never a run that trains on nonsense."""
+        for name in ("batch_size", "max_steps", "checkpoint_every", "log_every"):
+            check_int_at_least(getattr(self, name), name, 1)
+        check_int_at_least(self.warmup_steps, "warmup_steps", 0)
+        check_int_at_least(self.seed, "seed", 0)
+        _optional(self.decay_steps, lambda v: check_int_at_least(v, "decay_steps", 1))
+        check_real_in(self.learning_rate, "learning_rate", 0.0, low_open=True)
+        check_real_in(self.weight_decay, "weight_decay", 0.0)
+        check_real_in(self.clip_norm, "clip_norm", 0.0, low_open=True)
+        check_real_in(self.ema_decay, "ema_decay", 0.0, 1.0, high_open=True)
+        check_real_in(self.ema_warmup, "ema_warmup", 0.0, low_open=True)
+        _optional(self.max_seconds, lambda v: check_real_in(v, "max_seconds", 0.0, low_open=True))
+
+    @property
+    def decay_horizon(self) -> int:
+        """The cosine decay horizon in steps (``decay_steps``, else ``max_steps``; past the warm-up)."""
+        return max(self.decay_steps or self.max_steps, self.warmup_steps + 1)
+
+    def trajectory(self) -> dict:
+        """The settings that determine the weights at every step (the data order, the random keys and
+        the optimiser); a run can be resumed exactly only when these are unchanged."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name not in self.STOP_AND_LOG_FIELDS and f.name != "decay_steps"}
+        out["decay_horizon"] = self.decay_horizon
+        return out
+
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
@@ -40,8 +93,20 @@ class EvalConfig:
     num_levels: int = 0
     unit: str = "dim"  # "dim" (bits/dim), "char" (bits/char), "count" (nats/count), "doc"
     num_steps: int = 256  # discrete steps of the bound
-    num_mc: int = 1
+    num_mc: int = 2  # Monte Carlo replicates per example (>= 2: the standard error needs two)
     max_examples: int | None = None
+
+    UNITS = ("dim", "char", "count", "doc")
+
+    def __post_init__(self):
+        check_int_at_least(self.num_levels, "num_levels", 0)
+        if self.num_levels == 1:
+            raise PMMInputError("num_levels: must be 0 (no discretisation) or >= 2, got 1")
+        if self.unit not in self.UNITS:
+            raise PMMInputError(f"unit: must be one of {', '.join(self.UNITS)}, got {self.unit!r}")
+        check_int_at_least(self.num_steps, "num_steps", 1)
+        check_int_at_least(self.num_mc, "num_mc", 2)
+        _optional(self.max_examples, lambda v: check_int_at_least(v, "max_examples", 1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +132,9 @@ class ModelSpec:
     description: str = ""
     decode: Callable[[np.ndarray], Any] | None = None  # e.g. a sample (one-hot / probabilities) -> text
     encode: Callable[[Any], Any] | None = None  # jittable: stored batch -> pair data space (e.g. indices -> one-hot)
+
+    def __post_init__(self):
+        check_int_at_least(self.sample_steps, "sample_steps", 1)
 
     def to_data(self, batch: Any) -> Any:
         """A stored batch in the pair's data space (identity unless ``encode`` is set)."""

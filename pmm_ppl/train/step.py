@@ -52,7 +52,7 @@ def split_net(net: nnx.Module) -> tuple[Any, Callable[[Any], nnx.Module]]:
 
 def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
     """AdamW with linear warm-up and cosine decay, after global-norm clipping."""
-    decay = max(cfg.decay_steps or cfg.max_steps, cfg.warmup_steps + 1)
+    decay = cfg.decay_horizon
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, cfg.learning_rate, cfg.warmup_steps, decay, end_value=cfg.learning_rate * 0.05
     )

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 import time
 
+from pmm_ppl.cli import int_at_least
+
 HEADER = (
     f"{'pair':24s} {'mean NUTS':>10s} {'exact':>10s} {'max|dmean|':>10s} {'max|z|':>7s} {'max|zsd|':>8s} "
     f"{'KS p':>8s} {'R-hat':>6s} {'ESS':>6s} {'SBC p':>8s} {'sec':>6s}  result"
@@ -79,27 +81,6 @@ def run(args) -> int:
     return 1 if failed else 0
 
 
-def _nonnegative_int(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    import argparse
-
-    value = _nonnegative_int(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
-
-
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "verify",
@@ -108,11 +89,11 @@ def add_parser(sub) -> None:
     )
     p.add_argument("pairs", nargs="*", metavar="PAIR", help="registered pair names (see `pmm pairs`)")
     p.add_argument("--all", action="store_true", help="verify every registered pair")
-    p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed (default 0)")
-    p.add_argument("--samples", type=_positive_int, default=1000, help="NUTS samples per chain (default 1000)")
-    p.add_argument("--warmup", type=_positive_int, default=500, help="NUTS warmup steps per chain (default 500)")
-    p.add_argument("--num-obs", type=_positive_int, default=10, help="observations per experiment (default 10)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed (default 0)")
+    p.add_argument("--samples", type=int_at_least(1), default=1000, help="NUTS samples per chain (default 1000)")
+    p.add_argument("--warmup", type=int_at_least(1), default=500, help="NUTS warmup steps per chain (default 500)")
+    p.add_argument("--num-obs", type=int_at_least(1), default=10, help="observations per experiment (default 10)")
     p.add_argument(
-        "--sbc-replicates", type=_nonnegative_int, default=4000, help="SBC replicates, 0 to skip SBC (default 4000)"
+        "--sbc-replicates", type=int_at_least(0), default=4000, help="SBC replicates, 0 to skip SBC (default 4000)"
     )
     p.set_defaults(func=run)
