@@ -30,17 +30,17 @@ DEBUG_ENV = "PMM_DEBUG"
 
 def int_at_least(minimum: int):
     """An argparse ``type``: an integer ``>= minimum`` (the rule of
-    :func:`~pmm_ppl.conjugate.validation.check_int_at_least`)."""
+    :func:`~pmm_ppl.conjugate.validation.check_whole_number`)."""
 
     def parse(text: str) -> int:
-        from pmm_ppl.conjugate.validation import PMMInputError, check_int_at_least
+        from pmm_ppl.conjugate.validation import PMMInputError, check_whole_number
 
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
         try:
-            return check_int_at_least(value, "value", minimum)
+            return check_whole_number(value, "value", minimum)
         except PMMInputError:
             raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}") from None
 

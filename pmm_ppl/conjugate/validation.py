@@ -59,10 +59,11 @@ def check_positive(x: Any, name: str, allow_zero: bool = False) -> jax.Array:
 
 
 def check_whole_number(value: Any, name: str, minimum: int = 1, why: str = "") -> int:
-    """A Python/NumPy integer (not a bool) ``>= minimum``, returned as ``int``; the one check behind every
-    count argument (``num_steps``, ``num_samples``, ``num_mc``, ...).  ``why`` is appended to the message."""
+    """A Python/NumPy integer (not a bool, not a float) ``>= minimum``, returned as ``int``: the one home
+    of the rule behind every count argument, config field and command-line number (``num_steps``,
+    ``num_samples``, ``num_mc``, ``batch_size``, ...).  ``why`` is appended to the message."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise PMMInputError(f"{name}: must be a whole number >= {minimum}{why}, got {value!r}")
+        raise PMMInputError(f"{name}: must be an integer >= {minimum}{why}, got {value!r}")
     return int(value)
 
 
@@ -137,13 +138,3 @@ def check_hyper_positive(value: Any, name: str) -> None:
     arr = _as_numpy(value, name)
     if arr.dtype.kind not in "biuf" or not np.all(np.isfinite(arr)) or not np.all(arr > 0):
         raise PMMInputError(f"{name}: must be finite and > 0, got {value!r}")
-
-
-def check_int_at_least(value: Any, name: str, minimum: int = 1) -> int:
-    """A Python / NumPy integer (not a bool, not a float) ``>= minimum``; returns it as ``int``.
-    The one home of the "positive integer" rule for configs and command-line numbers."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise PMMInputError(f"{name}: must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise PMMInputError(f"{name}: must be an integer >= {minimum}, got {value}")
-    return int(value)

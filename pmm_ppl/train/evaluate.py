@@ -14,7 +14,6 @@ import time
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -23,14 +22,14 @@ from pmm_ppl.process.elbo import (
     continuous_elbo,
     discrete_elbo,
 )
-from pmm_ppl.conjugate.validation import check_int_at_least
+from pmm_ppl.conjugate.validation import check_whole_number
 from pmm_ppl.process.sampler import sample
 from pmm_ppl.train.spec import ModelSpec
 
 
 def _given_or(value: int | None, default: int, name: str, minimum: int = 1) -> int:
     """``default`` when ``value`` is None, else ``value`` checked (0 never means "the default")."""
-    return default if value is None else check_int_at_least(value, name, minimum)
+    return default if value is None else check_whole_number(value, name, minimum)
 
 
 class BoundReport(NamedTuple):
@@ -68,8 +67,8 @@ def test_bound(spec: ModelSpec, denoiser: Any, test_data: np.ndarray, key: jax.A
     t0 = time.perf_counter()
     num_steps = 0 if continuous else _given_or(num_steps, spec.eval.num_steps, "num_steps")
     num_mc = _given_or(num_mc, 16 if continuous else spec.eval.num_mc, "num_mc", 2)
-    max_examples = spec.eval.max_examples if max_examples is None else check_int_at_least(max_examples, "max_examples")
-    check_int_at_least(batch_size, "batch_size")
+    max_examples = spec.eval.max_examples if max_examples is None else check_whole_number(max_examples, "max_examples")
+    check_whole_number(batch_size, "batch_size")
     data = np.asarray(test_data)[: max_examples or None]
     recon = reconstruction_for(spec)
     totals = []
@@ -100,7 +99,7 @@ def test_bound(spec: ModelSpec, denoiser: Any, test_data: np.ndarray, key: jax.A
 
 def draw_samples(spec: ModelSpec, denoiser: Any, key: jax.Array, num: int, num_steps: int | None = None) -> np.ndarray:
     """``num`` samples from the trained model with the plug-in sampler (``num_steps`` default: the model's)."""
-    num = check_int_at_least(num, "num")
+    num = check_whole_number(num, "num")
     steps = _given_or(num_steps, spec.sample_steps, "num_steps")
     out = sample(spec.pair, denoiser, key, num, tuple(spec.data_shape), spec.schedule, steps)
     return np.asarray(out)

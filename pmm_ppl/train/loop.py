@@ -36,7 +36,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
-from pmm_ppl.conjugate.validation import PMMInputError, check_int_at_least
+from pmm_ppl.conjugate.validation import PMMInputError, check_whole_number
 from pmm_ppl.data.batches import iterate_batches, steps_per_epoch
 from pmm_ppl.data.validate import validate_for_pair
 from pmm_ppl.train import checkpoint as ckpt
@@ -67,7 +67,7 @@ def validate_training_data(spec: ModelSpec, data: np.ndarray, chunk: int | None 
     """Check every row of ``data`` against the pair (:func:`~pmm_ppl.data.validate.validate_for_pair`
     on the pair-space form of each chunk of ``chunk`` rows, default :data:`VALIDATE_CHUNK`), so no
     more than one chunk's extra copy is ever held; the error names the first bad chunk's rows."""
-    chunk = VALIDATE_CHUNK if chunk is None else check_int_at_least(chunk, "chunk")
+    chunk = VALIDATE_CHUNK if chunk is None else check_whole_number(chunk, "chunk")
     if len(data) == 0:
         raise PMMInputError(f"{spec.name} training data: is empty")
     for start in range(0, len(data), chunk):
@@ -168,7 +168,7 @@ def train(
     for run-directory conflicts, :class:`TrainingDiverged` for a NaN/inf loss."""
     run_dir = Path(run_dir)
     cfg = spec.train
-    max_steps = cfg.max_steps if max_steps is None else check_int_at_least(max_steps, "max_steps", 1)
+    max_steps = cfg.max_steps if max_steps is None else check_whole_number(max_steps, "max_steps", 1)
     max_seconds = cfg.max_seconds if max_seconds is None else check_real_in(max_seconds, "max_seconds", 0.0, low_open=True)
     if resume and run_info is not None:
         _check_run_info(run_dir, run_info)

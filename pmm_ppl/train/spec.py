@@ -10,7 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from pmm_ppl.conjugate.base import ConjugatePair
-from pmm_ppl.conjugate.validation import PMMInputError, check_int_at_least
+from pmm_ppl.conjugate.validation import PMMInputError, check_whole_number
 
 
 def check_real_in(value: Any, name: str, low: float, high: float = math.inf, *, low_open: bool = False,
@@ -60,10 +60,10 @@ class TrainConfig:
         """Every field is checked when the config is built: a wrong value is a :class:`PMMInputError`
         naming the field, never a run that trains on nonsense."""
         for name in ("batch_size", "max_steps", "checkpoint_every", "log_every"):
-            check_int_at_least(getattr(self, name), name, 1)
-        check_int_at_least(self.warmup_steps, "warmup_steps", 0)
-        check_int_at_least(self.seed, "seed", 0)
-        _optional(self.decay_steps, lambda v: check_int_at_least(v, "decay_steps", 1))
+            check_whole_number(getattr(self, name), name, 1)
+        check_whole_number(self.warmup_steps, "warmup_steps", 0)
+        check_whole_number(self.seed, "seed", 0)
+        _optional(self.decay_steps, lambda v: check_whole_number(v, "decay_steps", 1))
         check_real_in(self.learning_rate, "learning_rate", 0.0, low_open=True)
         check_real_in(self.weight_decay, "weight_decay", 0.0)
         check_real_in(self.clip_norm, "clip_norm", 0.0, low_open=True)
@@ -99,14 +99,14 @@ class EvalConfig:
     UNITS = ("dim", "char", "count", "doc")
 
     def __post_init__(self):
-        check_int_at_least(self.num_levels, "num_levels", 0)
+        check_whole_number(self.num_levels, "num_levels", 0)
         if self.num_levels == 1:
             raise PMMInputError("num_levels: must be 0 (no discretisation) or >= 2, got 1")
         if self.unit not in self.UNITS:
             raise PMMInputError(f"unit: must be one of {', '.join(self.UNITS)}, got {self.unit!r}")
-        check_int_at_least(self.num_steps, "num_steps", 1)
-        check_int_at_least(self.num_mc, "num_mc", 2)
-        _optional(self.max_examples, lambda v: check_int_at_least(v, "max_examples", 1))
+        check_whole_number(self.num_steps, "num_steps", 1)
+        check_whole_number(self.num_mc, "num_mc", 2)
+        _optional(self.max_examples, lambda v: check_whole_number(v, "max_examples", 1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +134,7 @@ class ModelSpec:
     encode: Callable[[Any], Any] | None = None  # jittable: stored batch -> pair data space (e.g. indices -> one-hot)
 
     def __post_init__(self):
-        check_int_at_least(self.sample_steps, "sample_steps", 1)
+        check_whole_number(self.sample_steps, "sample_steps", 1)
 
     def to_data(self, batch: Any) -> Any:
         """A stored batch in the pair's data space (identity unless ``encode`` is set)."""
