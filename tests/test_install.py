@@ -7,7 +7,6 @@ checkout (``models/``, ``pmm_ppl/``) can be found by accident:
 
 * ``pmm demo --seconds 5`` (the main job, trained for 5 s instead of its budget);
 * ``pmm train digits_unet --steps 5`` (a ready model, found inside the installed package);
-* ``pmm sample`` on that run (the checkpoint is readable);
 * ``pmm verify normal_normal``.
 
 It also checks that building the wheel prints no deprecation warning caused by our own
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: what a clean copy of the source leaves out (git-ignored outputs and environments)
 IGNORED = shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", ".cache",
                                  ".pytest_cache", ".hypothesis", "runs", "demo_out", "_build", "*.ipynb")
-INSTALL_TIME_NOTE = "about 2.5 minutes: wheel 5 s, install 45 s, demo 40 s, train 35 s, sample 15 s, verify 20 s"
+INSTALL_TIME_NOTE = "about 2.5 minutes: wheel 3 s, install 47 s (warm pip cache), demo 25 s, train 53 s, verify 21 s"
 
 
 def _run(cmd: list[str], cwd: Path, env: dict, timeout: float) -> subprocess.CompletedProcess:
@@ -52,12 +51,11 @@ def test_wheel_installs_and_runs_from_another_directory(tmp_path):
     src = tmp_path / "src"
     shutil.copytree(ROOT, src, ignore=IGNORED)
     dist = tmp_path / "dist"
-    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(src)], tmp_path, env, 600)
+    built = _run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(dist), str(src)], tmp_path, env, 600)
     wheels = list(dist.glob("pmm_ppl-*.whl"))
     assert len(wheels) == 1, built.stdout
     build_log = built.stdout + built.stderr
-    for bad in ("SetuptoolsDeprecationWarning", "project.license` as a TOML table is deprecated",
-                "License classifiers are deprecated"):
+    for bad in ("DeprecationWarning", "is deprecated", "License classifiers"):
         assert bad not in build_log, f"building the wheel warns: {bad}\n{build_log[-3000:]}"
 
     # 2. a fresh virtual environment; the wheel is installed with its dependencies
@@ -82,8 +80,5 @@ def test_wheel_installs_and_runs_from_another_directory(tmp_path):
 
     _run([pmm, "train", "digits_unet", "--steps", "5", "--quiet"], work, env, 600)
     assert (work / "runs" / "digits_unet" / "checkpoints").is_dir()
-    _run([pmm, "sample", "runs/digits_unet", "--num", "4", "--steps", "8", "--out", "unet_samples"], work, env, 600)
-    assert (work / "unet_samples.png").exists()
-
     verify = _run([pmm, "verify", "normal_normal"], work, env, 600)
     assert "normal_normal" in verify.stdout
