@@ -49,6 +49,14 @@ def stage_notebooks(execute: bool = True) -> list[Path]:
     for stale in target.glob("*.ipynb"):
         if stale not in staged:
             stale.unlink()
+    note = target / "zz_not_rendered.md"  # sorts last in the Notebooks section
+    left_out = [p.name for p in paths if p not in executed]
+    if left_out:
+        note.write_text("# Notebooks not rendered\n\nThis build ran with `--no-execute`, and these notebooks had no "
+                        "fresh execution in `.cache/executed_notebooks/`:\n\n"
+                        + "".join(f"* `notebooks/{name}`\n" for name in left_out), encoding="utf-8")
+    else:
+        note.unlink(missing_ok=True)
     return staged
 
 
