@@ -114,6 +114,16 @@ def locked(path: pathlib.Path, blocking: bool = True):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _log_execution(path: pathlib.Path, seconds: float) -> None:
+    """One line per execution in ``.cache/executed_notebooks/executions.log`` (to check that a test run
+    executes each notebook once)."""
+    import time
+
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_DIR / "executions.log", "a") as handle:
+        handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {path.name} {seconds:.0f}s pid={os.getpid()} run={run_id()}\n")
+
+
 def execute_notebook(path: pathlib.Path, cell_timeout: int = CELL_TIMEOUT_S):
     """Read ``path`` with jupytext, execute it with nbclient in a fresh kernel, return the executed notebook.
 
@@ -127,10 +137,14 @@ def execute_notebook(path: pathlib.Path, cell_timeout: int = CELL_TIMEOUT_S):
     nb = jupytext.read(path)
     client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
+    import time
+
+    start = time.perf_counter()
     try:
         client.execute()
     except CellExecutionError as err:
         raise RuntimeError(f"{path.name} failed:\n{ANSI_ESCAPE.sub('', str(err))}") from None
+    _log_execution(path, time.perf_counter() - start)
     return nb
 
 
