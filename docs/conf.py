@@ -176,6 +176,13 @@ def _aligned_tables(app, what, name, obj, options, lines: list[str]) -> None:
         lines[:] = out
 
 
+def _drop_namedtuple_aliases(app, what, name, obj, options, lines: list[str]) -> None:
+    """``collections.namedtuple`` documents each field as "Alias for field number N": say nothing instead."""
+    text = [line.strip() for line in lines if line.strip()]
+    if len(text) == 1 and re.fullmatch(r"Alias for field number \d+", text[0]):
+        lines.clear()
+
+
 def _attribute_docstring_as_text(self) -> list[str]:
     """Napoleon reads the first line of an attribute or property docstring as ``type: description``;
     ours are plain sentences (``Positions seen by one output: ...``), and the types are annotations."""
@@ -253,4 +260,5 @@ def setup(app):
 
     napoleon_docstring.GoogleDocstring._parse_attribute_docstring = _attribute_docstring_as_text
     app.connect("autodoc-process-docstring", _aligned_tables, priority=400)  # before napoleon (500)
+    app.connect("autodoc-process-docstring", _drop_namedtuple_aliases)
     app.connect("missing-reference", _resolve_unique_suffix)
