@@ -5,6 +5,9 @@ Each notebook ends with a cell that asserts the claim it makes on measured numbe
 kernel (the same way a reader runs it: inline figures, cwd = ``notebooks/``); a failing cell raises
 ``CellExecutionError`` whose message holds the cell's source and traceback.
 
+Each executed notebook (with its outputs) is stored in ``.cache/executed_notebooks/`` for the
+documentation build, which then does not execute it again (``docs/notebook_cache.py``).
+
 Rendering the figures (not part of the test run)::
 
     .venv/bin/python tests/test_notebooks.py --render OUTDIR [NAME ...]
@@ -17,42 +20,16 @@ from __future__ import annotations
 
 import base64
 import pathlib
-import re
 import sys
 import time
 
 import pytest
 
-NOTEBOOK_DIR = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
-#: per-cell limit; each notebook is designed to run in well under 3 minutes on 2 CPU cores
-CELL_TIMEOUT_S = 600
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "docs"))
+import notebook_cache  # noqa: E402  (docs/notebook_cache.py: execution and the cache of executed notebooks)
+from notebook_cache import CELL_TIMEOUT_S, NOTEBOOK_DIR, execute_notebook  # noqa: E402,F401
 
-
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def execute_notebook(path: pathlib.Path, cell_timeout: int = CELL_TIMEOUT_S):
-    """Read ``path`` with jupytext, execute it with nbclient, return the executed notebook.
-
-    A failing cell raises ``RuntimeError`` naming the notebook, with the cell source and the
-    traceback (colour codes stripped)."""
-    import jupytext
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
-    nb = jupytext.read(path)
-    client = NotebookClient(
-        nb,
-        timeout=cell_timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    try:
-        client.execute()
-    except CellExecutionError as err:
-        raise RuntimeError(f"{path.name} failed:\n{ANSI_ESCAPE.sub('', str(err))}") from None
-    return nb
+NOTEBOOKS = notebook_cache.notebooks()
 
 
 def png_outputs(nb) -> list[bytes]:
@@ -73,7 +50,9 @@ def test_notebooks_found():
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(path):
-    nb = execute_notebook(path)
+    # executed now, or moments ago in this same pytest run by the docs test (never an older run);
+    # the executed notebook is kept in .cache/executed_notebooks/ for the documentation build
+    nb = notebook_cache.executed(path, same_run=True)
     assert png_outputs(nb), f"{path.name}: expected at least one figure"
 
 

@@ -1,4 +1,4 @@
-"""Finding ready model definitions: files in the repository's ``models/`` folder (or any path).
+"""Finding ready model definitions: files in the ``models/`` folder shipped with the package (or any path).
 
 A model file defines ``def spec(**overrides) -> ModelSpec``.  ``pmm train digits_normal`` loads
 ``models/digits_normal.py``; ``pmm train path/to/my_model.py`` loads that file.
@@ -32,8 +32,23 @@ class UnknownModelError(ModelFileError, FileNotFoundError):
 
 
 def models_dir() -> Path:
+    """The folder of ready model files: ``$PMM_MODELS_DIR`` if set, else the package ``pmm_ppl.models``.
+
+    The wheel ships the repository's top-level ``models/`` folder as ``pmm_ppl.models`` (see
+    ``setup.py``): in an installed wheel that is ``site-packages/pmm_ppl/models``; in an editable
+    install the import system maps it to ``<repo>/models``. Without any install (the repository on
+    ``sys.path``) it falls back to ``<repo>/models``.
+    """
     env = os.environ.get("PMM_MODELS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+    if env:
+        return Path(env)
+    try:
+        found = importlib.util.find_spec("pmm_ppl.models")
+    except ImportError:
+        found = None
+    if found is not None and found.submodule_search_locations:
+        return Path(next(iter(found.submodule_search_locations)))
+    return Path(__file__).resolve().parents[2] / "models"
 
 
 def list_models() -> list[str]:
