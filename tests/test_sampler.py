@@ -113,7 +113,7 @@ def test_one_compiled_scan_per_step_count():
 
     def hlo_lines(T):
         t_grid, alphas = GeometricSchedule(a_max=10.0).discretise(T)
-        static = dict(pair=NN, den_static=(jax.tree_util.tree_structure(den), (den,)), state_batch=(4, 2), output="denoised", return_trajectory=False)
+        static = dict(pair=NN, den_static=(jax.tree_util.tree_structure(den), (den,)), state_batch=(4, 2), output="denoised", return_trajectory=False, sampler="plug_in")
         return len(_run.lower([None], KEY, t_grid, alphas, None, **static).as_text().splitlines())
 
     assert hlo_lines(4) == hlo_lines(64)

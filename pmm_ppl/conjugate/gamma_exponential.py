@@ -16,9 +16,9 @@ Posterior    :math:`x \mid y_{1:t} \sim \mathrm{InvGamma}(a_0 + A,\ b_0 + S) = \
 Predictive   compound gamma: :math:`y/(C\mu) \sim \mathrm{BetaPrime}(\alpha,\ C + 1)`, mean :math:`\alpha\mu`.
 Flow         :math:`S_A \mid x \sim \mathrm{Gamma}(A,\ \text{rate } 1/x)`, :math:`\mu_A = (b_0 + S_A)/(a_0 - 1 + A)`.
 Divergence   :math:`KL(\mathrm{Gamma}(\alpha, 1/x) \| \mathrm{Gamma}(\alpha, 1/\hat x)) = \alpha(\log(\hat x/x) + x/\hat x - 1)`.
+Plug-in      biased (``plug_in_exact = "no"``, inherited from Gamma-Gamma): V(x) = x^2.
 
 The code is :class:`~pmm_ppl.conjugate.gamma_gamma.GammaGamma` with the shape fixed to 1.
-Plug-in      biased (``plug_in_exact = "no"``, inherited from Gamma-Gamma): V(x) = x^2.
 """
 
 from __future__ import annotations

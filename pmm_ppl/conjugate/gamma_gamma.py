@@ -27,10 +27,10 @@ Flow         :math:`S_A \mid x \sim \mathrm{Gamma}(kA,\ \text{rate } k/x)` (sums
              common rate add their shapes), :math:`\mu_A = (b_0 + S_A)/(c_0 + A)`.
 Divergence   :math:`KL(\mathrm{Gamma}(k\alpha, k/x) \| \mathrm{Gamma}(k\alpha, k/\hat x))
              = k\alpha\,(\log(\hat x/x) + x/\hat x - 1)`.
-
-Gamma-Exponential (:mod:`.gamma_exponential`) is the case :math:`k = 1`.
 Plug-in      biased at every step size (``plug_in_exact = "no"``): the Gamma variance function
              V(x) = x^2/k is not affine, so the plug-in generator differs from the posterior-averaged one.
+
+Gamma-Exponential (:mod:`.gamma_exponential`) is the case :math:`k = 1`.
 """
 
 from __future__ import annotations

@@ -27,14 +27,14 @@ Flow         after :math:`A` draws in total, the summary of all of them is
 Divergence   the summary is sufficient, so the KL between the laws of the :math:`n`-draw summaries is that
              of the raw draws: :math:`n\,KL(N(m, 1/\tau)\|N(\hat m, 1/\hat\tau)) =
              \tfrac{n}{2}\big(\log(\tau/\hat\tau) + \hat\tau/\tau - 1 + \hat\tau(m - \hat m)^2\big)`.
+Plug-in      biased (``plug_in_exact = "no"``): integer steps of n >= 1 Normal draws, whose summary law is
+             not affine in (m, tau).
 
 Not a linear pair: the posterior mean of :math:`\tau`, :math:`a'/b'`, is not a running average of a
 statistic with expectation proportional to :math:`\tau` -- :math:`b'` depends on the data through
 :math:`(\bar z - m)^2`, which mixes the mean into the precision estimate; the state needs the four
 numbers :math:`(m, \kappa, a, b)` (two of which, :math:`\kappa` and :math:`a`, are deterministic given
 :math:`A`).
-Plug-in      biased (``plug_in_exact = "no"``): integer steps of n >= 1 Normal draws, whose summary law is
-             not affine in (m, tau).
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ Scanned by :func:`pmm_ppl.process.sampler.sample`, :func:`pmm_ppl.sde.diffusion.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -57,11 +58,13 @@ class StepInfo(NamedTuple):
     observation: Array
 
 
-class PosteriorDenoiser(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class PosteriorDenoiser:
     """A denoiser that also gives its per-coordinate posterior (the input of :func:`ancestral_step`):
     ``mean(mu, t)`` is :math:`E[x \\mid \\mu]` and ``posterior(mu, t)`` a distribution of :math:`x` per
     coordinate (an element, or a position of a pair with an event axis; batch shape = the data's batch
-    shape) whose mean is ``mean(mu, t)``.  Called as a plain denoiser it returns the mean."""
+    shape) whose mean is ``mean(mu, t)``.  Called as a plain denoiser it returns the mean.  Frozen and
+    hashable (its functions are the static part of the denoiser under ``jit``)."""
 
     mean: Callable[[Array, Array], Array]
     posterior: Callable[[Array, Array], Any]

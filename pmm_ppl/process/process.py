@@ -7,11 +7,10 @@ r"""A PMM process: one conjugate pair and one accuracy schedule, with uniform ve
   (``process.grid(T)``: the pair's ``accuracy_kind`` decides, nobody else);
 * the flow :math:`\text{state} \sim p(\cdot \mid x, A(t))` (``process.flow``);
 * and the verbs, each with the same argument order ``(denoiser, key, ...)``:
-
-  ``process.loss(denoiser, key, x)``              the training objective (:func:`.objectives.pmm_loss`)
-  ``process.sample(denoiser, key, num, shape)``   the plug-in sampler (:func:`.sampler.sample`)
-  ``process.bound(denoiser, key, x, num_steps)``  the likelihood bound, discrete time (``num_steps``) or
-                                                  continuous time (``num_steps=None``) (:mod:`.elbo`)
+  ``process.loss(denoiser, key, x)``, the training objective (:func:`~pmm_ppl.process.objectives.pmm_loss`);
+  ``process.sample(denoiser, key, num, shape)``, the samplers (:func:`~pmm_ppl.process.sampler.sample`);
+  ``process.bound(denoiser, key, x, num_steps)``, the likelihood bound in discrete time, or in
+  continuous time with ``num_steps=None`` (:mod:`pmm_ppl.process.elbo`).
 
 A denoiser is called as ``denoiser(mu, t)``.  A network that reads :math:`A(t)` itself (the
 preconditioned and level-head wrappers in :mod:`pmm_ppl.nets`) must have been built with this

@@ -183,16 +183,12 @@ def _run(den_arrays, key, t_grid, alphas, condition, *, pair, den_static, state_
     return out
 
 
-_WARNED: set[type] = set()
-
-
 def _warn_if_biased(pair: ConjugatePair, largest_step: float) -> None:
-    """Warn once per pair class when the plug-in sampler cannot be exact for it (a "unit_steps" pair
-    whose steps are all of at most one unit is exact)."""
+    """Warn when the plug-in sampler cannot be exact for the pair (a "unit_steps" pair whose steps are all
+    of at most one unit is exact); Python's default warning filter shows it once per call site."""
     exact = pair.plug_in_exact == "limit" or (pair.plug_in_exact == "unit_steps" and largest_step <= 1.0)
-    if exact or type(pair) in _WARNED:
+    if exact:
         return
-    _WARNED.add(type(pair))
     when = ("for steps of more than one unit of accuracy" if pair.plug_in_exact == "unit_steps"
             else "at every step size")
     warnings.warn(f"the plug-in sampler is biased for the {pair.name!r} pair {when} (plug_in_exact = "

@@ -65,7 +65,7 @@ VALIDATE_CHUNK = 4096
 
 def validate_training_data(spec: ModelSpec, data: np.ndarray, chunk: int | None = None) -> None:
     """Check every row of ``data`` against the pair (:func:`~pmm_ppl.data.validate.validate_for_pair`
-    on the pair-space form of each chunk of ``chunk`` rows, default :data:`VALIDATE_CHUNK`), so no
+    on the pair-space form of each chunk of ``chunk`` rows, default ``VALIDATE_CHUNK``), so no
     more than one chunk's extra copy is ever held; the error names the first bad chunk's rows."""
     chunk = VALIDATE_CHUNK if chunk is None else check_whole_number(chunk, "chunk")
     if len(data) == 0:
