@@ -241,6 +241,15 @@ class ConjugatePair(abc.ABC):
     accuracy_kind: ClassVar[str] = "real"
     #: short human description of the data support, used in error messages
     support_text: ClassVar[str] = "real numbers"
+    #: exactness of the plug-in sampler (DESIGN section 5): "limit" -- exact as the steps shrink
+    #: (the channel's law is affine in x); "unit_steps" -- exact for steps of one unit of accuracy
+    #: (one trial) only; "no" -- biased at any step size (use the ancestral sampler)
+    plug_in_exact: ClassVar[str] = "no"
+    #: final cumulative accuracy A_max of the pair's default schedule
+    default_a_max: ClassVar[float] = 1e3
+    #: name of the output head in pmm_ppl.nets.heads that maps onto the data's support
+    #: ("real", "positive", "unit", "simplex"); None when no single head fits
+    output_head: ClassVar[str | None] = "real"
 
     def __init_subclass__(cls, **kwargs):
         """Wire input validation into the public methods a subclass defines (see module docstring)."""
