@@ -7,6 +7,7 @@ To add a pair: write one module with a ``@register("name")`` class (see
 import importlib
 
 from pmm_ppl.conjugate.base import ConjugatePair, LinearPair, RunningMean
+from pmm_ppl.conjugate.expfamily import ExpFamilyPair
 from pmm_ppl.conjugate.registry import get_pair, list_pairs, register
 from pmm_ppl.conjugate.validation import PMMInputError
 
@@ -19,9 +20,10 @@ PAIR_MODULES = [
     "gamma_exponential",
     "mvn_normal",
     "normal_gamma",
+    "expfamily_pairs",
 ]
 
 for _m in PAIR_MODULES:
     importlib.import_module(f"pmm_ppl.conjugate.{_m}")
 
-__all__ = ["ConjugatePair", "LinearPair", "RunningMean", "PMMInputError", "get_pair", "list_pairs", "register"]
+__all__ = ["ConjugatePair", "ExpFamilyPair", "LinearPair", "RunningMean", "PMMInputError", "get_pair", "list_pairs", "register"]
