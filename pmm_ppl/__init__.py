@@ -2,6 +2,7 @@
 
 from pmm_ppl.conjugate import (
     ConjugatePair,
+    ExpFamilyPair,
     LinearPair,
     PMMInputError,
     RunningMean,
@@ -9,6 +10,17 @@ from pmm_ppl.conjugate import (
     list_pairs,
     register,
 )
+from pmm_ppl.conjugate.from_model import pair_from_model
 
 __version__ = "0.1.0"
-__all__ = ["ConjugatePair", "LinearPair", "PMMInputError", "RunningMean", "get_pair", "list_pairs", "register"]
+__all__ = [
+    "ConjugatePair",
+    "ExpFamilyPair",
+    "LinearPair",
+    "PMMInputError",
+    "RunningMean",
+    "get_pair",
+    "list_pairs",
+    "pair_from_model",
+    "register",
+]
