@@ -66,6 +66,7 @@ class NegativeBinomial(ExpFamilyPair):
     concentration: float = 2.0  # r, per unit accuracy
     natural_domain = (-math.inf, 0.0)
     data_domain, observation_domain = "positive", "counts"
+    support_text = "positive mean counts"
 
     def check_hyperparameters(self):
         V.check_hyper_positive(self.concentration, "concentration")
