@@ -35,6 +35,12 @@ from pmm_ppl.conjugate.expfamily import ExpFamilyPair, NaturalConjugateLaw, _f
 FAST = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 EXPFAMILY = [n for n in pmm_ppl.list_pairs() if isinstance(pmm_ppl.get_pair(n), ExpFamilyPair)]
 MIXED = np.array([0.5, 2.0, 1.0, 1.5], np.float32)
+MIXED_INT = np.array([1.0, 3.0, 2.0, 1.0], np.float32)
+
+
+def _accuracies(pair):
+    """Mixed accuracies for the pair, and a predictive accuracy (whole numbers for integer-accuracy pairs)."""
+    return (MIXED_INT, 2.0) if pair.accuracy_kind == "integer" else (MIXED, 1.3)
 
 
 # ---------------------------------------------------------------------------------------- generic checks
@@ -77,13 +83,14 @@ def test_numpyro_model_is_the_same_bayesian_model(name):
 
     pair = pmm_ppl.get_pair(name)
     x = pair.sample_data(jax.random.key(1))
-    ys = jax.vmap(lambda k, a: pair.sample_observation(k, x, a))(jax.random.split(jax.random.key(2), 4), jnp.asarray(MIXED))
-    state = pair.update_many(pair.init(), ys, MIXED)
+    alphas = jnp.asarray(_accuracies(pair)[0])
+    ys = jax.vmap(lambda k, a: pair.sample_observation(k, x, a))(jax.random.split(jax.random.key(2), 4), alphas)
+    state = pair.update_many(pair.init(), ys, alphas)
     thetas = pair.posterior(state).sample(jax.random.key(3), (5,))
 
     def log_evidence(theta):
         eta = pair.natural_parameter(theta)
-        joint = log_density(pair.model, (ys, jnp.asarray(MIXED)), {}, {"eta": eta})[0]
+        joint = log_density(pair.model, (ys, alphas), {}, {"eta": eta})[0]
         return joint - pair.posterior(state).log_prob(theta) - jnp.log(pair.variance_function(theta))
 
     ev = np.asarray(jax.jit(jax.vmap(log_evidence), compiler_options=FAST)(thetas), np.float64)
@@ -138,7 +145,7 @@ REFS = [
         ys=np.array([0.7, 1.9, 1.1, 1.4]), pred_ys=np.array([0.2, 1.0, 2.4]), kl_cases=[(1.1, 0.5, 1.3), (0.8, 1.6, 0.4)], domain="positive"),
     Ref("gamma_pareto", dict(c0=2.0, mu0=0.4, scale=1.5), lambda x: stats.invgamma.logpdf(x, 3.0, scale=0.8),
         lambda y, x, a: stats.gamma.logpdf(np.log(y / 1.5), a, scale=x) - np.log(y),
-        ys=np.array([1.8, 4.0, 1.6, 2.5]), pred_ys=np.array([1.6, 2.5, 6.0]), kl_cases=[(0.4, 0.9, 1.3), (1.2, 0.5, 2.0)], domain="positive"),  # alpha >= 1: float32 y = m e^S resolves S
+        ys=np.array([1.8, 4.0, 1.6, 2.5]), pred_ys=np.array([1.6, 2.5, 6.0]), kl_cases=[(0.4, 0.9, 1.0), (1.2, 0.5, 3.0)], domain="positive"),  # integer accuracies
 ]
 by_ref = pytest.mark.parametrize("ref", REFS, ids=str)
 
@@ -170,19 +177,20 @@ class Quad:
 
 @functools.cache
 def _reference(ref):
-    q = Quad(lambda x: ref.log_prior(x) + sum(ref.log_lik(y, x, a) for y, a in zip(ref.ys, MIXED)), ref.domain)
     pair = pmm_ppl.get_pair(ref.name, **ref.hyper)
+    alphas, pred_alpha = _accuracies(pair)
+    q = Quad(lambda x: ref.log_prior(x) + sum(ref.log_lik(y, x, a) for y, a in zip(ref.ys, alphas)), ref.domain)
     pts = q.points()
     kl_x, kl_xhat, kl_a = (np.array([c[i] for c in ref.kl_cases], np.float32) for i in range(3))
 
     def compute(ys, pts, pred_ys, kl_x, kl_xhat, kl_a):
-        state = pair.update_many(pair.init(), ys, jnp.asarray(MIXED))
+        state = pair.update_many(pair.init(), ys, jnp.asarray(alphas))
         return {"post_lp": pair.posterior(state).log_prob(pts), "mean": pair.mean(state),
-                "pred_lp": pair.predictive(state, jnp.float32(1.3)).log_prob(pred_ys), "kl": pair.divergence(kl_x, kl_xhat, kl_a)}
+                "pred_lp": pair.predictive(state, jnp.float32(pred_alpha)).log_prob(pred_ys), "kl": pair.divergence(kl_x, kl_xhat, kl_a)}
 
     args = (ref.ys, pts, ref.pred_ys, kl_x, kl_xhat, kl_a)
     out = jax.jit(compute, compiler_options=FAST)(*(jnp.asarray(v, jnp.float32) for v in args))
-    return q, pts, {k: np.asarray(v, np.float64) for k, v in out.items()}
+    return q, pts, {k: np.asarray(v, np.float64) for k, v in out.items()} | {"pred_alpha": pred_alpha}
 
 
 @by_ref
@@ -191,7 +199,7 @@ def test_posterior_and_predictive_against_scipy_quadrature(ref):
     ref_lp = np.log(np.maximum(np.exp(q.log_unnorm(pts) - q.log_z), 1e-300))
     np.testing.assert_allclose(out["post_lp"], ref_lp, atol=2e-3 * max(1.0, np.abs(ref_lp).max()))
     np.testing.assert_allclose(out["mean"], q.integrate(q.grid), rtol=1e-3)
-    integrated = np.log([q.integrate(np.exp(ref.log_lik(y, q.grid, 1.3))) for y in ref.pred_ys])
+    integrated = np.log([q.integrate(np.exp(ref.log_lik(y, q.grid, out["pred_alpha"]))) for y in ref.pred_ys])
     np.testing.assert_allclose(out["pred_lp"], integrated, atol=2e-3 * max(1.0, np.abs(integrated).max()))
 
 

@@ -15,7 +15,7 @@ pair                          x                     S_A given x                 
 ``invgamma_variance``         variance of N(m, .)   Gamma(A/2, rate 1/(2x)): sum (y-m)^2   x ~ InvGamma(c/2 + 1, c mu/2)    no (V = 2 x^2)
 ``normal_lognormal`` (sigma)  E[log y]              N(A x, A sigma^2): sum alpha log y     x ~ N(mu, sigma^2/c)            limit (V = sigma^2)
 ``invgamma_weibull`` (k)      scale^k = E[y^k]      Gamma(A, rate 1/x): sum y^k            x ~ InvGamma(c + 1, c mu)        no (V = x^2)
-``gamma_pareto`` (m)          1/shape = E[log y/m]  Gamma(A, rate 1/x): sum log(y/m)       x ~ InvGamma(c + 1, c mu)        no (V = x^2)
+``gamma_pareto`` (m)          1/shape = E[log y/m]  Gamma(A, rate 1/x): sum log(y/m)       x ~ InvGamma(c + 1, c mu)        no (integer A)
 ============================ ===================== ===================================== ============================== ==============
 
 Natural parameters: negative binomial :math:`\eta = \log(1-p) < 0`, :math:`\psi = -r\log(1 - e^\eta)`
@@ -30,7 +30,10 @@ Observations.  With real accuracies the observation at accuracy :math:`\alpha` i
 :math:`k = 1/2` case of ``gamma_gamma`` in other coordinates), :math:`y = \exp(S_\alpha/\alpha)` for
 the log-normal (:math:`y \sim \mathrm{LogNormal}(x, \sigma/\sqrt\alpha)`), :math:`y = S_\alpha^{1/k}` for
 the Weibull and :math:`y = m e^{S_\alpha}` for the Pareto; at :math:`\alpha = 1` these are one Weibull
-:math:`(k, x^{1/k})` draw and one Pareto :math:`(m, 1/x)` draw.
+:math:`(k, x^{1/k})` draw and one Pareto :math:`(m, 1/x)` draw.  The Pareto pair takes integer accuracies
+(a number of draws, :math:`y = m\prod_i y_i/m`): in float32, :math:`m e^{S}` rounds to :math:`m` for the tiny
+:math:`S` that :math:`\mathrm{Gamma}(\alpha < 1)` draws often, where the likelihood is infinite (NUTS
+then fails); with :math:`\alpha \ge 1` such draws are negligible.
 
 The inverse Gaussian (known shape) is *not* here although its channel is an infinitely divisible
 exponential family: its natural parameter space :math:`(-\infty, 0]` is closed, the DY density
@@ -181,15 +184,16 @@ class InvGammaWeibull(ExpFamilyPair):
 @register("gamma_pareto")
 @dataclasses.dataclass(frozen=True)
 class GammaPareto(ExpFamilyPair):
-    """Pareto observation with known scale m and x = 1/shape, summarised as y = m exp(sum log(y_i/m)); Gamma prior on the shape.
+    """Pareto observations with known scale m and x = 1/shape, alpha draws summarised as y = m prod(y_i/m); Gamma prior on the shape.
 
-    Plug-in exactness "no": V(x) = x^2 is not affine."""
+    Integer accuracy (a number of draws). Plug-in exactness "no": the one-draw law is not affine in x."""
 
     c0: float = 2.0
     mu0: float = 0.5
     scale: float = 1.0  # m
     natural_domain = (-math.inf, 0.0)
     data_domain = observation_domain = "positive"
+    accuracy_kind = "integer"
 
     def check_hyperparameters(self):
         V.check_hyper_positive(self.scale, "scale")
