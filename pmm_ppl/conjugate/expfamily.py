@@ -66,6 +66,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import functools
+import inspect
 import math
 from typing import Any, ClassVar
 
@@ -110,6 +111,8 @@ class _DerivedExactness:
     (with the default hyperparameters, once per class; the class is a property of the family)."""
 
     def __get__(self, obj, cls):
+        if inspect.isabstract(cls):
+            return "no"
         if "_exactness" not in cls.__dict__:
             cls._exactness = (obj if obj is not None else cls()).derive_exactness()
         return cls._exactness
@@ -139,6 +142,7 @@ class ExpFamilyPair(LinearPair):
     #: integer accuracies only: the law of one trial is affine in x (Bernoulli-type), see plug_in_exact
     single_trial_affine: ClassVar[bool] = False
     plug_in_exact = _DerivedExactness()
+    default_a_max: ClassVar[float] = 1e3
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
