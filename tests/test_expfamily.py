@@ -349,3 +349,14 @@ def test_inverse_gaussian_violates_the_dy_condition_and_the_quadrature_sees_it()
     z = integrate.quad(lambda e: np.exp(e + np.sqrt(-4.0 * e)), -np.inf, 0.0)[0]
     assert abs(mean - (1.0 - 1.0 / z)) < 5e-3, (mean, 1.0 - 1.0 / z)
     assert mean < 0.9  # far from mu = 1: not a linear pair
+
+
+def test_pmm_pairs_lists_every_pair_with_its_exactness_class(capsys):
+    from pmm_ppl.conjugate import command
+
+    assert command.run(None) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["pair", "data", "plug-in"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(rows) == set(pmm_ppl.list_pairs()) and len(rows) >= 15
+    assert " limit " in rows["normal_lognormal"] and " no " in rows["negative_binomial"]
