@@ -132,3 +132,14 @@ def test_wrong_number_of_sites_is_named():
 
     with pytest.raises(PMMInputError, match=r"^model: needs one latent sample site"):
         pair_from_model(two_observed, jnp.ones(2))
+
+
+def test_recognises_a_user_normal_gamma_model():
+    def model(ys):
+        tau = numpyro.sample("tau", dist.Gamma(3.0, 2.5))
+        m = numpyro.sample("m", dist.Normal(0.7, 1.0 / jnp.sqrt(1.5 * tau)))
+        with numpyro.plate("data", ys.shape[0]):
+            numpyro.sample("y", dist.Normal(m, 1.0 / jnp.sqrt(tau)), obs=ys)
+
+    got = pair_from_model(model, jnp.asarray([0.2, 1.1, 0.9]))
+    _assert_same_pair(got, pmm_ppl.get_pair("normal_gamma", prior_loc=0.7, prior_kappa=1.5, prior_shape=3.0, prior_rate=2.5))
