@@ -30,7 +30,7 @@ import pytest
 from scipy import integrate, stats
 
 import pmm_ppl
-from pmm_ppl.conjugate.expfamily import ExpFamilyPair, NaturalConjugateLaw, _f
+from pmm_ppl.conjugate.expfamily import ExpFamilyPair, NaturalConjugateLaw, as_float
 
 FAST = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 EXPFAMILY = [n for n in pmm_ppl.list_pairs() if isinstance(pmm_ppl.get_pair(n), ExpFamilyPair)]
@@ -47,7 +47,7 @@ def _accuracies(pair):
 @functools.cache
 def _generic_outputs(name):
     pair = pmm_ppl.get_pair(name)
-    c, mu = _f(pair.c0 + 3.0), _f(pair.mu0)
+    c, mu = as_float(pair.c0 + 3.0), as_float(pair.mu0)
     named = pair.conjugate_law(c, mu)
     xs = named.sample(jax.random.key(0), (7,))
 
@@ -241,14 +241,14 @@ class NormalNormalEF(ExpFamilyPair):
         return 0.5 * eta**2
 
     def statistic_law(self, x, total_accuracy):
-        a = _f(total_accuracy)
+        a = as_float(total_accuracy)
         return dist.Normal(a * x, jnp.sqrt(a))
 
     def observation(self, theta, alpha):
-        return dist.Normal(theta, 1.0 / jnp.sqrt(_f(alpha)))
+        return dist.Normal(theta, 1.0 / jnp.sqrt(as_float(alpha)))
 
     def statistic(self, y, alpha):
-        return _f(alpha) * y
+        return as_float(alpha) * y
 
     def conjugate_law(self, c, mu):
         return dist.Normal(mu, 1.0 / jnp.sqrt(c))
@@ -266,7 +266,7 @@ class GammaPoissonEF(ExpFamilyPair):
         return jnp.exp(eta)
 
     def statistic_law(self, x, total_accuracy):
-        return dist.Poisson(_f(total_accuracy) * x)
+        return dist.Poisson(as_float(total_accuracy) * x)
 
     def conjugate_law(self, c, mu):
         return dist.Gamma(c * mu, c)
@@ -284,7 +284,7 @@ class BetaBinomialEF(ExpFamilyPair):
         return jax.nn.softplus(eta)
 
     def statistic_law(self, x, total_accuracy):
-        return dist.Binomial(jnp.round(_f(total_accuracy)).astype(jnp.int32), probs=x)
+        return dist.Binomial(jnp.round(as_float(total_accuracy)).astype(jnp.int32), probs=x)
 
     def conjugate_law(self, c, mu):
         return dist.Beta(c * mu, c * (1.0 - mu))
@@ -344,7 +344,7 @@ class InverseGaussianEF(ExpFamilyPair):
 def test_inverse_gaussian_violates_the_dy_condition_and_the_quadrature_sees_it():
     """E[x] = mu - 1/(c Z) under the DY density of the inverse Gaussian; the quadrature mean shows the gap."""
     pair = InverseGaussianEF()
-    mean = float(jax.jit(lambda: NaturalConjugateLaw(pair, _f(1.0), _f(1.0)).quadrature_moments()[0], compiler_options=FAST)())
+    mean = float(jax.jit(lambda: NaturalConjugateLaw(pair, as_float(1.0), as_float(1.0)).quadrature_moments()[0], compiler_options=FAST)())
     z = integrate.quad(lambda e: np.exp(e + np.sqrt(-4.0 * e)), -np.inf, 0.0)[0]
     assert abs(mean - (1.0 - 1.0 / z)) < 5e-3, (mean, 1.0 - 1.0 / z)
     assert mean < 0.9  # far from mu = 1: not a linear pair

@@ -102,7 +102,8 @@ _HEADS = {"real": "real", "positive": "positive", "unit": "unit"}
 _SUPPORT_TEXT = {"real": "real numbers", "positive": "positive reals", "unit": "probabilities in (0, 1)"}
 
 
-def _f(x) -> Array:
+def as_float(x) -> Array:
+    """``x`` as an array of the default float dtype (float32 unless x64 is enabled)."""
     return jnp.asarray(x, dtype=jnp.result_type(float))
 
 
@@ -175,10 +176,10 @@ class ExpFamilyPair(LinearPair):
     # ------------------------------------------------------------------ derived: the family
     def mean_parameter(self, eta: Array) -> Array:
         r""":math:`x = \psi'(\eta)` (autodiff)."""
-        return jax.grad(lambda e: jnp.sum(self.log_partition(e)))(_f(eta))
+        return jax.grad(lambda e: jnp.sum(self.log_partition(e)))(as_float(eta))
 
     def _psi2(self, eta: Array) -> Array:
-        return jax.grad(lambda e: jnp.sum(self.mean_parameter(e)))(_f(eta))
+        return jax.grad(lambda e: jnp.sum(self.mean_parameter(e)))(as_float(eta))
 
     def _to_natural(self, u: Array) -> Array:
         """Unconstrained coordinate u -> eta in ``natural_domain``."""
@@ -209,7 +210,7 @@ class ExpFamilyPair(LinearPair):
         r""":math:`\eta(x)`, the inverse of :math:`\psi'`: Newton's method in unconstrained coordinates
         (steps clipped to 4) on :math:`m(\psi'(\eta(u))) = m(x)`, then one differentiable Newton step,
         so that :math:`d\eta/dx = 1/V(x)` under autodiff without differentiating the iterations."""
-        x = _f(x)
+        x = as_float(x)
         eta = jax.lax.stop_gradient(_newton(self, x))
         return eta + (x - self.mean_parameter(eta)) / self._psi2(eta)
 
@@ -244,7 +245,7 @@ class ExpFamilyPair(LinearPair):
 
     def log_normaliser(self, c: Array, mu: Array) -> Array:
         r""":math:`\log Z(c, \mu) = \log\int \exp(c\mu\eta - c\psi(\eta))\,d\eta`, read off ``conjugate_law`` at :math:`x = \mu`."""
-        c, mu = _f(c), _f(mu)
+        c, mu = as_float(c), as_float(mu)
         return self.conjugate_log_density(mu, c, mu) - self.conjugate_law(c, mu).log_prob(mu)
 
     # ------------------------------------------------------------------ LinearPair constants
@@ -254,23 +255,23 @@ class ExpFamilyPair(LinearPair):
 
     @property
     def prior_mean(self) -> Array:
-        return _f(self.mu0)
+        return as_float(self.mu0)
 
     # ------------------------------------------------------------------ distributions
     def prior(self) -> dist.Distribution:
-        return self.conjugate_law(_f(self.c0), _f(self.mu0))
+        return self.conjugate_law(as_float(self.c0), as_float(self.mu0))
 
     def observation(self, theta, alpha) -> dist.Distribution:
         """Default: the observation is the summed statistic itself, :math:`y = S_\\alpha`."""
         return self.statistic_law(theta, alpha)
 
     def statistic(self, y, alpha):
-        return _f(y)
+        return as_float(y)
 
     def sample_statistic(self, key, x, total_accuracy):
         """:math:`S_A` from ``statistic_law``; exactly 0 at :math:`A = 0` (no observation yet)."""
-        a = _f(total_accuracy)
-        draw = _f(self.statistic_law(x, jnp.where(a > 0, a, 1.0)).sample(key))
+        a = as_float(total_accuracy)
+        draw = as_float(self.statistic_law(x, jnp.where(a > 0, a, 1.0)).sample(key))
         return jnp.where(a > 0, draw, 0.0)
 
     def posterior(self, state: RunningMean) -> dist.Distribution:
@@ -281,16 +282,16 @@ class ExpFamilyPair(LinearPair):
 
     def divergence(self, x, xhat, alpha):
         r""":math:`\alpha[\psi(\hat\eta) - \psi(\eta) - x(\hat\eta - \eta)]`."""
-        x = _f(x)
+        x = as_float(x)
         eta, eta_hat = self.natural_parameter(x), self.natural_parameter(xhat)
-        return _f(alpha) * (self.log_partition(eta_hat) - self.log_partition(eta) - x * (eta_hat - eta))
+        return as_float(alpha) * (self.log_partition(eta_hat) - self.log_partition(eta) - x * (eta_hat - eta))
 
     def flow_log_prob(self, state: RunningMean, x, total_accuracy):
         r""":math:`\eta(x) S - A\psi(\eta(x))` with :math:`S = C\mu - c_0\mu_0`: the flow law's log density up to
         :math:`\log h_A(S)` and the Jacobian of :math:`S \mapsto \mu`, both free of :math:`x`."""
         s = state.weight * state.mean - self.c0 * self.mu0
         eta = self.natural_parameter(x)
-        return eta * s - _f(total_accuracy) * self.log_partition(eta)
+        return eta * s - as_float(total_accuracy) * self.log_partition(eta)
 
     def model(self, ys=None, alphas=None, num_obs=None) -> None:
         r"""NumPyro model from :math:`\psi` alone: ``eta`` with the unnormalised DY density, ``theta = psi'(eta)``
@@ -308,7 +309,7 @@ class ExpFamilyPair(LinearPair):
         numpyro.factor("dy_prior", self.dy_log_density(eta, self.c0, self.mu0))
         theta = numpyro.deterministic("theta", self.mean_parameter(eta))
         n = ys.shape[0] if ys is not None else num_obs
-        alphas = _f(alphas)
+        alphas = as_float(alphas)
         alphas = jnp.broadcast_to(alphas, (n,)) if alphas.ndim == 0 else alphas
         numpyro.sample("y", self.observation(theta, alphas), obs=ys)
 
@@ -353,7 +354,7 @@ class NaturalConjugateLaw(dist.Distribution):
 
     def __init__(self, pair: ExpFamilyPair, c, mu, *, validate_args=None):
         self.pair = pair
-        self.c, self.mu = jnp.broadcast_arrays(_f(c), _f(mu))
+        self.c, self.mu = jnp.broadcast_arrays(as_float(c), as_float(mu))
         super().__init__(batch_shape=jnp.shape(self.c), event_shape=(), validate_args=validate_args)
 
     @property
@@ -427,7 +428,7 @@ class ExpFamilyPredictive(dist.Distribution):
 
     def __init__(self, pair: ExpFamilyPair, c, mu, alpha, *, validate_args=None):
         self.pair = pair
-        self.c, self.mu, self.alpha = jnp.broadcast_arrays(_f(c), _f(mu), _f(alpha))
+        self.c, self.mu, self.alpha = jnp.broadcast_arrays(as_float(c), as_float(mu), as_float(alpha))
         super().__init__(batch_shape=jnp.shape(self.c), event_shape=(), validate_args=validate_args)
 
     @property

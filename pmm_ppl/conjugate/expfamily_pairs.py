@@ -52,7 +52,7 @@ import numpyro.distributions as dist
 from numpyro.distributions import transforms as T
 
 from pmm_ppl.conjugate import validation as V
-from pmm_ppl.conjugate.expfamily import ExpFamilyPair, _f
+from pmm_ppl.conjugate.expfamily import ExpFamilyPair, as_float
 from pmm_ppl.conjugate.gamma_gamma import CompoundGamma
 from pmm_ppl.conjugate.registry import register
 
@@ -78,7 +78,7 @@ class NegativeBinomial(ExpFamilyPair):
         return -self.concentration * jnp.log1p(-jnp.exp(eta))
 
     def statistic_law(self, x, total_accuracy):
-        a = _f(total_accuracy)
+        a = as_float(total_accuracy)
         return dist.NegativeBinomial2(a * x, a * self.concentration)
 
     def conjugate_law(self, c, mu):
@@ -111,7 +111,7 @@ class InvGammaVariance(ExpFamilyPair):
         return -0.5 * jnp.log(-2.0 * eta)
 
     def statistic_law(self, x, total_accuracy):
-        return dist.Gamma(0.5 * _f(total_accuracy), 0.5 / x)
+        return dist.Gamma(0.5 * as_float(total_accuracy), 0.5 / x)
 
     def conjugate_law(self, c, mu):
         return dist.InverseGamma(0.5 * c + 1.0, 0.5 * c * mu)
@@ -136,14 +136,14 @@ class NormalLogNormal(ExpFamilyPair):
         return 0.5 * self.scale**2 * eta**2
 
     def statistic_law(self, x, total_accuracy):
-        a = _f(total_accuracy)
+        a = as_float(total_accuracy)
         return dist.Normal(a * x, self.scale * jnp.sqrt(a))
 
     def observation(self, theta, alpha):
-        return dist.LogNormal(theta, self.scale / jnp.sqrt(_f(alpha)))
+        return dist.LogNormal(theta, self.scale / jnp.sqrt(as_float(alpha)))
 
     def statistic(self, y, alpha):
-        return _f(alpha) * jnp.log(y)
+        return as_float(alpha) * jnp.log(y)
 
     def conjugate_law(self, c, mu):
         return dist.Normal(mu, self.scale / jnp.sqrt(c))
@@ -169,13 +169,13 @@ class InvGammaWeibull(ExpFamilyPair):
         return -jnp.log(-eta)
 
     def statistic_law(self, x, total_accuracy):
-        return dist.Gamma(_f(total_accuracy), 1.0 / x)
+        return dist.Gamma(as_float(total_accuracy), 1.0 / x)
 
     def observation(self, theta, alpha):
         return dist.TransformedDistribution(self.statistic_law(theta, alpha), T.PowerTransform(1.0 / self.shape))
 
     def statistic(self, y, alpha):
-        return _f(y) ** self.shape
+        return as_float(y) ** self.shape
 
     def conjugate_law(self, c, mu):
         return dist.InverseGamma(c + 1.0, c * mu)
@@ -202,13 +202,13 @@ class GammaPareto(ExpFamilyPair):
         return -jnp.log(-eta)
 
     def statistic_law(self, x, total_accuracy):
-        return dist.Gamma(_f(total_accuracy), 1.0 / x)
+        return dist.Gamma(as_float(total_accuracy), 1.0 / x)
 
     def observation(self, theta, alpha):
         return dist.TransformedDistribution(self.statistic_law(theta, alpha), [T.ExpTransform(), T.AffineTransform(0.0, self.scale)])
 
     def statistic(self, y, alpha):
-        return jnp.log(_f(y) / self.scale)
+        return jnp.log(as_float(y) / self.scale)
 
     def validate_observation(self, y, name="y"):
         return V.check_in_interval(y, name, self.scale, math.inf)
