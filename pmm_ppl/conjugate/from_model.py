@@ -27,7 +27,6 @@ import dataclasses
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 from numpyro import handlers
@@ -252,6 +251,7 @@ RULES: tuple[Rule, ...] = (
     Rule("geometric", "p ~ Beta", "Geometric(p)", _beta),
     Rule("negative_binomial", "q ~ Beta", "NegativeBinomialProbs(r, q)", _beta),
     Rule("dirichlet_multinomial", "theta ~ Dirichlet", "Multinomial(n, theta) or Categorical(theta)", _dirichlet),
+    # two latent sites: matched by _normal_gamma in pair_from_model, listed here for the error message
     Rule("normal_gamma", "tau ~ Gamma, m ~ Normal(m0, (kappa tau)^-1/2)", "Normal(m, tau^-1/2) or its summary", lambda *a: None),
 )
 
@@ -275,7 +275,8 @@ def _describe(site) -> str:
     return f"{site['name']!r} ~ {type(_base(site['fn'])).__name__}"
 
 
-def _normal_gamma(model, args, kwargs, latents, observed):
+def _normal_gamma(latents, observed):
+    """Two latents: tau ~ Gamma(a, b) and m ~ Normal(m0, (kappa tau)^-1/2); y ~ Normal(m, .) or its summary."""
     by_type = {type(_base(s["fn"])): s for s in latents}
     tau_site, m_site = by_type.get(dist.Gamma), by_type.get(dist.Normal)
     if tau_site is None or m_site is None:
@@ -310,7 +311,7 @@ def pair_from_model(model: Callable, *args: Any, **kwargs: Any) -> ConjugatePair
     if len(observed) != 1 or not 1 <= len(latents) <= 2:
         raise UnrecognisedModelError(f"model: needs one latent sample site (two for Normal-Gamma) and one observed site, got {where}.\nRecognised:\n{recognised()}")
     if len(latents) == 2:
-        pair = _normal_gamma(model, args, kwargs, latents, observed[0])
+        pair = _normal_gamma(latents, observed[0])
     else:
         latent, obs_name = latents[0], observed[0]["name"]
         prior = _base(latent["fn"])
