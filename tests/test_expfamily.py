@@ -77,6 +77,16 @@ def test_derived_pieces_match_the_declaration(name):
 
 
 @pytest.mark.parametrize("name", EXPFAMILY)
+def test_newton_inverts_the_mean_map_over_eight_decades(name):
+    """eta(x) at x from 1e-4 to 1e4 (positive data) or -50 to 50 (real): psi'(eta(x)) = x to 1e-5 relative
+    (the negative binomial's psi needs the two-branch log(1 - e^eta) for this)."""
+    pair = pmm_ppl.get_pair(name)
+    xs = jnp.array([-50.0, -3.0, 0.0, 2.0, 50.0]) if pair.data_domain == "real" else jnp.geomspace(1e-4, 1e4, 9)
+    back = np.asarray(pair.mean_parameter(pair.natural_parameter(xs)), np.float64)
+    np.testing.assert_allclose(back, np.asarray(xs, np.float64), rtol=1e-5, atol=1e-5 if pair.data_domain == "real" else 0)
+
+
+@pytest.mark.parametrize("name", EXPFAMILY)
 def test_numpyro_model_is_the_same_bayesian_model(name):
     """log joint(eta, ys) of ``pair.model`` minus log p(eta | ys) (= posterior of x plus log V) is constant."""
     from numpyro.infer.util import log_density

@@ -75,7 +75,7 @@ class NegativeBinomial(ExpFamilyPair):
         V.check_hyper_positive(self.concentration, "concentration")
 
     def log_partition(self, eta):
-        return -self.concentration * jnp.log1p(-jnp.exp(eta))
+        return -self.concentration * jnp.where(eta > -0.69, jnp.log(-jnp.expm1(eta)), jnp.log1p(-jnp.exp(eta)))  # -r log(1 - e^eta)
 
     def statistic_law(self, x, total_accuracy):
         a = as_float(total_accuracy)
