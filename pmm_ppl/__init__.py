@@ -14,6 +14,7 @@ not load the optimiser and checkpoint libraries.
 
 from pmm_ppl.conjugate import (
     ConjugatePair,
+    ExpFamilyPair,
     LinearPair,
     PMMInputError,
     RunningMean,
@@ -21,6 +22,7 @@ from pmm_ppl.conjugate import (
     list_pairs,
     register,
 )
+from pmm_ppl.conjugate.from_model import pair_from_model
 from pmm_ppl.process import (
     DiscretisedGaussian,
     GaussianDensity,
@@ -45,6 +47,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ConjugatePair",
     "DiscretisedGaussian",
+    "ExpFamilyPair",
+    "FitResult",
     "GaussianDensity",
     "GeometricSchedule",
     "Inpaint",
@@ -63,6 +67,7 @@ __all__ = [
     "gaussian_mixture_oracle",
     "get_pair",
     "list_pairs",
+    "pair_from_model",
     "pmm_loss",
     "poisson_mixture_oracle",
     "register",

@@ -7,6 +7,7 @@ To add a pair: write one module with a ``@register("name")`` class (see
 import importlib
 
 from pmm_ppl.conjugate.base import ConjugatePair, LinearPair, RunningMean
+from pmm_ppl.conjugate.expfamily import ExpFamilyPair
 from pmm_ppl.conjugate.registry import get_pair, list_pairs, register
 from pmm_ppl.conjugate.validation import PMMInputError
 
@@ -19,6 +20,7 @@ PAIR_MODULES = [
     "gamma_exponential",
     "mvn_normal",
     "normal_gamma",
+    "expfamily_pairs",
 ]
 
 for _m in PAIR_MODULES:
@@ -29,5 +31,5 @@ from pmm_ppl.conjugate.dirichlet_categorical import DirichletCategorical  # noqa
 from pmm_ppl.conjugate.gamma_poisson import GammaPoisson  # noqa: E402
 from pmm_ppl.conjugate.normal_normal import NormalNormal  # noqa: E402
 
-__all__ = ["ConjugatePair", "DirichletCategorical", "GammaPoisson", "LinearPair", "NormalNormal", "RunningMean", "PMMInputError",
+__all__ = ["ConjugatePair", "DirichletCategorical", "ExpFamilyPair", "GammaPoisson", "LinearPair", "NormalNormal", "RunningMean", "PMMInputError",
            "get_pair", "list_pairs", "register"]
