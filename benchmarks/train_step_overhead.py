@@ -1,7 +1,7 @@
 """Training-step overhead: time of one PMM training step / time of a plain regression step on the
 same net, batch and optimiser (target <= 1.10).
 
-The PMM step draws t, the flow state (closed form, DESIGN section 3) and weights the loss; the
+The PMM step draws t, the flow state (closed form, docs/design.md section 3) and weights the loss; the
 regression step draws t and Gaussian noise and regresses onto x.  Both are jitted, warmed up,
 interleaved and timed with block_until_ready; the table prints medians and their ratio.
 

@@ -35,7 +35,7 @@ POINT_W = np.array([0.2, 0.3, 0.5])
 
 
 def _normal_mean_law(pair, A):
-    """mu | x ~ N(g x + (1-g) mu0, g (1-g)/rho0), the DESIGN section 3 form."""
+    """mu | x ~ N(g x + (1-g) mu0, g (1-g)/rho0), the docs/design.md section 3 form."""
     rho0, mu0 = pair.prior_precision, pair.prior_mean_value
     g = A / (rho0 + A)
     return (lambda x: g * x + (1 - g) * mu0), np.sqrt(g * (1 - g) / rho0)

@@ -1,4 +1,4 @@
-"""The plug-in sampler with the exact oracle reproduces the target as the steps shrink (DESIGN 5-6).
+"""The plug-in sampler with the exact oracle reproduces the target as the steps shrink (docs/design.md sections 5-6).
 
 * Normal-Normal, 2-D two-component Gaussian mixture: energy distance between samples and a fresh
   target draw falls with the number of steps and, at the finest setting, is within the noise level

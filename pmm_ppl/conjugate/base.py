@@ -14,7 +14,7 @@ support as :math:`x`), so that ``mean(state)`` is directly comparable with the d
 Two classes live here:
 
 * :class:`ConjugatePair` -- the abstract contract (see the method list below).
-* :class:`LinearPair` -- the common special case of DESIGN section 2, where the
+* :class:`LinearPair` -- the common special case of docs/design.md section 2, where the
   posterior is a weighted running average
 
   .. math::
@@ -241,7 +241,7 @@ class ConjugatePair(abc.ABC):
     accuracy_kind: ClassVar[str] = "real"
     #: short human description of the data support, used in error messages
     support_text: ClassVar[str] = "real numbers"
-    #: exactness of the plug-in sampler (DESIGN section 5): "limit" -- exact as the steps shrink
+    #: exactness of the plug-in sampler (docs/design.md section 5): "limit" -- exact as the steps shrink
     #: (the channel's law is affine in x); "unit_steps" -- exact for steps of one unit of accuracy
     #: (one trial) only; "no" -- biased at any step size (use the ancestral sampler)
     plug_in_exact: ClassVar[str] = "no"
@@ -304,7 +304,7 @@ class ConjugatePair(abc.ABC):
         """One draw of the posterior state after cumulative accuracy ``A`` given the data ``x``.
 
         Its law equals that of folding in observations one by one with any split
-        :math:`\\alpha_1 + \\dots + \\alpha_t = A` (DESIGN section 3)."""
+        :math:`\\alpha_1 + \\dots + \\alpha_t = A` (docs/design.md section 3)."""
 
     @abc.abstractmethod
     def divergence(self, x: Array, xhat: Array, alpha: Array) -> Array:
@@ -396,7 +396,7 @@ class ConjugatePair(abc.ABC):
 
 @dataclasses.dataclass(frozen=True)
 class LinearPair(ConjugatePair):
-    """A pair whose posterior mean is a weighted running average (DESIGN section 2).
+    """A pair whose posterior mean is a weighted running average (docs/design.md section 2).
 
     Subclasses define:
 

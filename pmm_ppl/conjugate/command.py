@@ -1,5 +1,5 @@
 """``pmm pairs``: list the registered conjugate pairs with their data support and plug-in exactness class
-(``plug_in_exact``: "limit", "unit_steps" or "no"; DESIGN section 5)."""
+(``plug_in_exact``: "limit", "unit_steps" or "no"; docs/design.md section 5)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ Derived here from :math:`\psi` by autodiff (the declaration does not write them)
 * :math:`\eta(x)` -- Newton's method on :math:`\psi'(\eta) = x`, in unconstrained coordinates
   (:meth:`ExpFamilyPair.natural_parameter`); its derivative is :math:`1/V(x)` (implicit function);
 * the variance function :math:`V(x) = \psi''(\eta(x))` and from it the exactness class of the plug-in
-  sampler (DESIGN section 5): the plug-in is exact in the continuous-time limit iff the channel's
+  sampler (docs/design.md section 5): the plug-in is exact in the continuous-time limit iff the channel's
   generator is affine in :math:`x`, which for a natural exponential family holds iff :math:`V` is affine
   (Morris, 1982).  ``plug_in_exact`` is ``"limit"`` for real accuracies with affine :math:`V`;
   ``"unit_steps"`` for integer accuracies whose single-trial law is affine in :math:`x` (declared with

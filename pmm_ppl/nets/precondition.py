@@ -1,4 +1,4 @@
-r"""Input/output preconditioning for the Normal-Normal pair (EDM-style, DESIGN section 3).
+r"""Input/output preconditioning for the Normal-Normal pair (EDM-style, docs/design.md section 3).
 
 With prior :math:`N(\mu_0, 1/\rho_0)`, cumulative accuracy :math:`A = A(t)` and
 :math:`C = \rho_0 + A`, the posterior mean :math:`\mu` determines the summed statistic

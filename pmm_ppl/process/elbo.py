@@ -1,6 +1,6 @@
 r"""The likelihood bound (ELBO) of a PMM model, in discrete and continuous time.
 
-The model (DESIGN sections 4-5).  With a schedule discretised into ``T`` steps (grid
+The model (docs/design.md sections 4-5).  With a schedule discretised into ``T`` steps (grid
 :math:`t_0 = 0 < \dots < t_T = 1`, accuracies :math:`\alpha_i`), the generative model draws
 :math:`y_i \sim \pi_{\alpha_i}(\cdot \mid \mathrm{link}(f(\mu_{i-1}, t_{i-1})))` and folds each
 :math:`y_i` into the conjugate posterior (so :math:`\mu_{i-1}` is a function of :math:`y_{<i}`),
@@ -15,7 +15,7 @@ variational (forward) process is the PMM flow itself,
      \;+\; E_q\big[-\log p_{\mathrm{rec}}(x \mid \mu_T)\big].
 
 The :math:`i`-th KL only involves the state *before* step :math:`i`, whose law under :math:`q` is
-the flow at :math:`A_{i-1}` (DESIGN section 3).  Two unbiased estimators are offered
+the flow at :math:`A_{i-1}` (docs/design.md section 3).  Two unbiased estimators are offered
 (``mode``): ``"marginal"`` draws an *independent* flow state for every term (the terms are then
 independent, and the variance of the sum is the sum of the variances), ``"chain"`` runs the forward
 chain :math:`y_i \sim \pi_{\alpha_i}(\cdot|x)` and evaluates every term on one path (positively

@@ -1,6 +1,6 @@
 r"""Training objectives: regress a denoiser onto :math:`E^*[x \mid \mu_t]` for any registered pair.
 
-Training never simulates the chain (DESIGN section 3): for a datum :math:`x` and a time
+Training never simulates the chain (docs/design.md section 3): for a datum :math:`x` and a time
 :math:`t`, the posterior state after cumulative accuracy :math:`A(t)` is one draw of
 ``pair.flow(key, x, A(t))``, and the denoiser sees its mean :math:`\mu_t` and ``t``.
 Every weighting below is a positive, :math:`(x, f)`-independent weight :math:`\lambda(t)` times a
@@ -32,7 +32,7 @@ the state is the flow at the accuracy *before* the step, :math:`A_{i-1}`, and th
 :math:`t_{i-1}` -- exactly what the sampler feeds it before making observation :math:`i`.
 
 * ``"pmm"`` -- :math:`T \kappa_i^2 \lVert x - f \rVert^2`, :math:`\kappa_i = w(\alpha_i)/(c_0 + w(A_{i-1}) + w(\alpha_i))`
-  (DESIGN section 4: :math:`\lVert E[\mu_i|\mu_{i-1},x] - E_f[\mu_i|\mu_{i-1}]\rVert^2`); its
+  (docs/design.md section 4: :math:`\lVert E[\mu_i|\mu_{i-1},x] - E_f[\mu_i|\mu_{i-1}]\rVert^2`); its
   expectation is the *sum* over the steps.
 * ``"elbo"`` -- :math:`T\, KL(\pi_{\alpha_i}(\cdot|x) \| \pi_{\alpha_i}(\cdot|f))`, an unbiased estimate
   of the sum of the T step KLs.

@@ -1,17 +1,17 @@
 r"""Exact oracles: the true posterior mean :math:`E_{p^*}[x \mid \mu_t]` for simple targets.
 
-A PMM denoiser :math:`f(\mu, t)` is trained to be :math:`E_{p^*}[x \mid \mu_t]` (DESIGN section 4).
+A PMM denoiser :math:`f(\mu, t)` is trained to be :math:`E_{p^*}[x \mid \mu_t]` (docs/design.md section 4).
 When the data distribution :math:`p^*` is a finite mixture or a finite data set, this conditional
 expectation has a closed form; the functions here return it *as a denoiser*, so it plugs into the
 sampler and the ELBO exactly where a network would.  They are the ground truth for tests,
-benchmarks and notebooks (DESIGN section 6).
+benchmarks and notebooks (docs/design.md section 6).
 
 Signatures.  ``empirical_oracle(pair, schedule, data, weights)`` etc. return ``f(mu, t)`` with
 ``mu`` of shape ``(B, *data_shape)`` and ``t`` of shape ``(B,)`` (or a scalar); the
 ``..._at_accuracy`` variants return ``g(mu, A)`` with the cumulative accuracy ``A`` in place of
 ``t`` (``f(mu, t) = g(mu, schedule.A(t))``), used by the SDE module.
 
-The state behind a mean.  For a linear pair (DESIGN section 2) the state after cumulative accuracy
+The state behind a mean.  For a linear pair (docs/design.md section 2) the state after cumulative accuracy
 :math:`A` is :math:`(C, \mu)` with :math:`C = c_0 + w(A)` known from ``A``, so :math:`\mu` carries
 all the information: the summed statistic is :math:`S = C\mu - c_0\mu_0`, and by Bayes
 
@@ -147,7 +147,7 @@ def _from_time(g: Callable[[Array, Array], Any], schedule: Any, jit: bool = True
 def empirical_oracle_at_accuracy(pair: LinearPair, data: Any, weights: Any = None) -> Callable[[Array, Array], Array]:
     r"""Exact :math:`E^*[x \mid \mu_A]` for :math:`p^* = \sum_j p_j \delta_{x_j}` (rows of ``data``).
 
-    Any linear pair with a ``statistic_law`` (all pairs of DESIGN section 2): the posterior over rows
+    Any linear pair with a ``statistic_law`` (all pairs of docs/design.md section 2): the posterior over rows
     is :math:`p^*(x_j\mid\mu) \propto p_j\, p(S\mid x_j, A)` with :math:`S = C\mu - c_0\mu_0` (module
     docstring).  The likelihood factorises over the elements (positions) of a datum but the prior
     :math:`p_j` does not, so correlated targets (e.g. a finite set of token sequences, one-hot

@@ -1,4 +1,4 @@
-r"""The discrete plug-in PMM sampler (DESIGN section 5).
+r"""The discrete plug-in PMM sampler (docs/design.md section 5).
 
 Starting from the prior state, for steps :math:`i = 1..T` of a discretised schedule
 (:math:`t_0 = 0 < \dots < t_T = 1`, accuracies :math:`\alpha_i`):

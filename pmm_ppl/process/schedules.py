@@ -1,10 +1,10 @@
 r"""Accuracy schedules: how much information the observations carry as time runs from 0 to 1.
 
 A schedule is a frozen dataclass with an increasing cumulative accuracy :math:`A(t)` on
-:math:`t \in [0, 1]`, :math:`A(0) = 0`, :math:`A(1) = A_{\max}` (DESIGN section 3), its rate
+:math:`t \in [0, 1]`, :math:`A(0) = 0`, :math:`A(1) = A_{\max}` (docs/design.md section 3), its rate
 :math:`A'(t)` and its inverse.  Discretising it into ``T`` steps on the uniform grid
 :math:`t_i = i/T` gives the per-step accuracies :math:`\alpha_i = A(t_i) - A(t_{i-1})`, the
-accuracies of the observations the sampler makes (DESIGN section 5).
+accuracies of the observations the sampler makes (docs/design.md section 5).
 
 Three families:
 

@@ -1,4 +1,4 @@
-r"""Count pairs in continuous time: a Cox (doubly stochastic Poisson) process (DESIGN section 6).
+r"""Count pairs in continuous time: a Cox (doubly stochastic Poisson) process (docs/design.md section 6).
 
 For the Gamma-Poisson pair with :math:`B(t) = b_0 + A(t)` the posterior mean obeys
 

@@ -1,4 +1,4 @@
-r"""Normal-Normal PMM in continuous time: a diffusion (DESIGN section 6).
+r"""Normal-Normal PMM in continuous time: a diffusion (docs/design.md section 6).
 
 With prior precision :math:`\rho_0`, prior mean :math:`\mu_0`, a schedule :math:`A(t)`,
 :math:`\alpha(t) = A'(t)` and :math:`\rho(t) = \rho_0 + A(t)`, the posterior mean obeys
@@ -157,7 +157,7 @@ def pmm_chain(pair: Any, posterior_mean: PosteriorMean, a_grid: Array, dB: Array
 
     Step i (accuracy :math:`\\alpha_i = A_i - A_{i-1}`): :math:`\\hat x = m(\\mu, A_{i-1})`, observation
     :math:`y = \\hat x + \\Delta B_i/\\alpha_i \\sim N(\\hat x, 1/\\alpha_i)` and the conjugate update
-    ``pair.update`` -- exactly the plug-in sampler of DESIGN section 5, with its Gaussian noise
+    ``pair.update`` -- exactly the plug-in sampler of docs/design.md section 5, with its Gaussian noise
     written as the increment :math:`\\Delta B_i \\sim N(0, \\alpha_i)` of one Brownian motion in
     accuracy time, so that chains on nested grids share a path (sum the fine increments).
 
