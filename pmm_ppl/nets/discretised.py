@@ -28,9 +28,17 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpyro.distributions as dist
 from flax import nnx
 
 from pmm_ppl.nets.precondition import normal_preconditioning
+
+
+def level_posterior(probs: jax.Array, levels: jax.Array) -> dist.Distribution:
+    """A law on ``levels`` per coordinate: probabilities ``probs`` of shape ``(*batch, L)`` over the
+    values ``levels`` ``(L,)``, as a mixture of point masses (its mean is ``probs @ levels``)."""
+    values = jnp.broadcast_to(jnp.asarray(levels, probs.dtype), probs.shape)
+    return dist.MixtureSameFamily(dist.Categorical(probs=probs), dist.Delta(values))
 
 
 class DiscretisedNormalPreconditioned(nnx.Module):
@@ -58,6 +66,10 @@ class DiscretisedNormalPreconditioned(nnx.Module):
 
     def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
         return self.level_probabilities(mu, t) @ self.levels
+
+    def posterior(self, mu: jax.Array, t: jax.Array) -> dist.Distribution:
+        """The per-coordinate law on the levels (for the ancestral sampler); its mean is ``net(mu, t)``."""
+        return level_posterior(self.level_probabilities(mu, t), self.levels)
 
 
 class LevelPosteriorDenoiser(nnx.Module):
@@ -99,6 +111,11 @@ class LevelPosteriorDenoiser(nnx.Module):
         loglik = jnp.where(a[..., None] > 0, loglik, 0.0)
         logits = loglik + self.backbone((mu - self.input_shift) / self.input_scale, t)
         return jax.nn.softmax(logits, axis=-1)
+
+    def posterior(self, mu: jax.Array, t: jax.Array) -> dist.Distribution:
+        """The per-coordinate law on the levels (for the ancestral sampler; its mean is ``net(mu, t)`` up to
+        the ``floor``)."""
+        return level_posterior(self.level_probabilities(mu, t), self.levels)
 
     def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
         xhat = self.level_probabilities(mu, t) @ self.levels

@@ -97,9 +97,11 @@ def test_bound(spec: ModelSpec, denoiser: Any, test_data: np.ndarray, key: jax.A
     return BoundReport(mean, se, bits, bits_se, n, num_steps, spec.eval.unit, per_unit, time.perf_counter() - t0)
 
 
-def draw_samples(spec: ModelSpec, denoiser: Any, key: jax.Array, num: int, num_steps: int | None = None) -> np.ndarray:
-    """``num`` samples from the trained model with the plug-in sampler (``num_steps`` default: the model's)."""
+def draw_samples(spec: ModelSpec, denoiser: Any, key: jax.Array, num: int, num_steps: int | None = None,
+                 sampler: str = "plug_in") -> np.ndarray:
+    """``num`` samples from the trained model (``num_steps`` default: the model's) with the plug-in or the
+    ancestral sampler (the latter needs a net with a per-coordinate posterior, e.g. a level head)."""
     num = check_whole_number(num, "num")
     steps = _given_or(num_steps, spec.sample_steps, "num_steps")
-    out = sample(spec.pair, denoiser, key, num, tuple(spec.data_shape), spec.schedule, steps)
+    out = sample(spec.pair, denoiser, key, num, tuple(spec.data_shape), spec.schedule, steps, sampler=sampler)
     return np.asarray(out)
