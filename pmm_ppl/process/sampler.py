@@ -195,10 +195,6 @@ def _warn_if_biased(pair: ConjugatePair, largest_step: float) -> None:
                   f"{pair.plug_in_exact!r}): its channel's law is not affine in x", stacklevel=3)
 
 
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    return check_whole_number(value, name, minimum)
-
-
 def sample(
     pair: ConjugatePair,
     denoiser: Denoiser,
@@ -229,8 +225,8 @@ def sample(
         raise PMMInputError(f"pair: expected a ConjugatePair (see pmm_ppl.get_pair), got {type(pair).__name__}")
     if not callable(denoiser):
         raise PMMInputError(f"denoiser: expected a callable f(mu, t), got {type(denoiser).__name__}")
-    num_samples = _check_int(num_samples, "num_samples", 1)
-    num_steps = _check_int(num_steps, "num_steps", 1)
+    num_samples = check_whole_number(num_samples, "num_samples")
+    num_steps = check_whole_number(num_steps, "num_steps")
     try:
         data_shape = tuple(int(d) for d in (data_shape if np.ndim(data_shape) else (data_shape,)))
     except (TypeError, ValueError) as err:

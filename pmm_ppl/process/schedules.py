@@ -58,10 +58,6 @@ def _check_positive_float(value: Any, name: str) -> float:
     return v
 
 
-def _check_num_steps(num_steps: Any) -> int:
-    return check_whole_number(num_steps, "num_steps")
-
-
 class StepGrid(NamedTuple):
     """A discretised schedule: ``times`` :math:`t_0 = 0 < \\dots < t_T = 1` ``(T+1,)``, step accuracies
     ``alphas`` :math:`\\alpha_i` ``(T,)`` and ``cumulative`` :math:`A_i = \\sum_{j \\le i} \\alpha_j` ``(T+1,)``."""
@@ -102,7 +98,7 @@ class _Schedule:
     def grid(self, num_steps: int, integer: bool = False) -> "StepGrid":
         """:meth:`discretise` with the cumulative accuracies (computed in float64, not summed in float32):
         ``StepGrid(times, alphas, cumulative)``."""
-        T = _check_num_steps(num_steps)
+        T = check_whole_number(num_steps, "num_steps")
         t = np.linspace(0.0, 1.0, T + 1)
         cum = self._A_np(t)
         cum[0], cum[-1] = 0.0, self.a_max
