@@ -335,6 +335,19 @@ class ConjugatePair(abc.ABC):
         """Per-coordinate posterior standard deviation of theta (batch + event), from :meth:`posterior`."""
         return jnp.sqrt(self.posterior(state).variance)
 
+    #: whether a datum's law is fixed by its mean (one-hot tokens), so that :meth:`law_from_mean` exists
+    mean_determines_law: ClassVar[bool] = False
+
+    def law_from_mean(self, mean: Array) -> Any:
+        """The per-coordinate law of a datum with mean ``mean``, for pairs whose data's law is fixed by the
+        mean (``mean_determines_law``; e.g. one-hot tokens: the categorical with probabilities ``mean``).
+        It turns any mean denoiser of such a pair into a distributional one (the ancestral sampler, the log
+        score).  Other pairs refuse."""
+        raise V.PMMInputError(
+            f"the {self.name!r} pair's data are not determined in law by their mean; a per-coordinate posterior "
+            "needs a distributional denoiser (posterior(mu, t)), e.g. a level head or a mixture head"
+        )
+
     # ------------------------------------------------------------------ sampling helpers
     def link(self, x: Array) -> Array:
         """Parameter value that data ``x`` stands for in the observation model (identity by

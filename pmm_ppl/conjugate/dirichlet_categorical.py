@@ -71,6 +71,7 @@ from jax.scipy.special import xlogy
 
 from pmm_ppl.conjugate import validation as V
 from pmm_ppl.conjugate.base import LinearPair, RunningMean
+from pmm_ppl.conjugate.laws import OneHotCategorical
 from pmm_ppl.conjugate.reconstruction import CategoricalReconstruction
 from pmm_ppl.conjugate.registry import register
 
@@ -197,6 +198,16 @@ class DirichletCategorical(_DirichletPrior):
 
     def default_reconstruction(self):
         return CategoricalReconstruction()
+
+    #: tokens are one-hot, so a position's law is the categorical with probabilities E[x]
+    mean_determines_law = True
+
+    def law_from_mean(self, mean):
+        """A token position with mean :math:`p` (one-hot data): class :math:`k` with probability :math:`p_k`,
+        drawn as :math:`e_k`.  With it the ancestral step is the exact per-position step of the token chain:
+        the true class is revealed with probability :math:`1 - e^{-\alpha}` (noiseless channel) and is one
+        draw from :math:`p`, never two classes at once as in Poisson(:math:`\alpha p`) counts."""
+        return OneHotCategorical(mean)
 
     def validate_data(self, x, name="x"):
         """Non-negative vectors of shape ``(K,)``: the support of the Poissonised prior, which contains

@@ -28,17 +28,17 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpyro.distributions as dist
 from flax import nnx
+
+from pmm_ppl.conjugate.laws import LevelLaw
 
 from pmm_ppl.nets.precondition import normal_preconditioning
 
 
-def level_posterior(probs: jax.Array, levels: jax.Array) -> dist.Distribution:
+def level_posterior(probs: jax.Array, levels: jax.Array) -> LevelLaw:
     """A law on ``levels`` per coordinate: probabilities ``probs`` of shape ``(*batch, L)`` over the
-    values ``levels`` ``(L,)``, as a mixture of point masses (its mean is ``probs @ levels``)."""
-    values = jnp.broadcast_to(jnp.asarray(levels, probs.dtype), probs.shape)
-    return dist.MixtureSameFamily(dist.Categorical(probs=probs), dist.Delta(values))
+    values ``levels`` ``(L,)`` (its mean is ``probs @ levels``; see :class:`~pmm_ppl.conjugate.laws.LevelLaw`)."""
+    return LevelLaw(probs, levels)
 
 
 class DiscretisedNormalPreconditioned(nnx.Module):
@@ -67,9 +67,15 @@ class DiscretisedNormalPreconditioned(nnx.Module):
     def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
         return self.level_probabilities(mu, t) @ self.levels
 
-    def posterior(self, mu: jax.Array, t: jax.Array) -> dist.Distribution:
-        """The per-coordinate law on the levels (for the ancestral sampler); its mean is ``net(mu, t)``."""
+    def posterior(self, mu: jax.Array, t: jax.Array) -> LevelLaw:
+        """The per-coordinate law on the levels (for the ancestral sampler and the log score); its mean
+        is ``net(mu, t)``."""
         return level_posterior(self.level_probabilities(mu, t), self.levels)
+
+    def posterior_and_mean(self, mu: jax.Array, t: jax.Array) -> tuple[LevelLaw, jax.Array]:
+        """``(posterior(mu, t), net(mu, t))`` from one network call (the training loss needs both)."""
+        law = self.posterior(mu, t)
+        return law, law.mean
 
 
 class LevelPosteriorDenoiser(nnx.Module):
@@ -112,12 +118,19 @@ class LevelPosteriorDenoiser(nnx.Module):
         logits = loglik + self.backbone((mu - self.input_shift) / self.input_scale, t)
         return jax.nn.softmax(logits, axis=-1)
 
-    def posterior(self, mu: jax.Array, t: jax.Array) -> dist.Distribution:
-        """The per-coordinate law on the levels (for the ancestral sampler; its mean is ``net(mu, t)`` up to
-        the ``floor``)."""
+    def posterior(self, mu: jax.Array, t: jax.Array) -> LevelLaw:
+        """The per-coordinate law on the levels (for the ancestral sampler and the log score; its mean is
+        ``net(mu, t)`` up to the ``floor``)."""
         return level_posterior(self.level_probabilities(mu, t), self.levels)
 
-    def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
-        xhat = self.level_probabilities(mu, t) @ self.levels
+    def _floored(self, xhat: jax.Array) -> jax.Array:
         # a positive floor keeps rate estimates strictly positive (the Poisson KL of x > 0 against 0 is infinite)
         return xhat if self.floor is None else jnp.maximum(xhat, self.floor)
+
+    def posterior_and_mean(self, mu: jax.Array, t: jax.Array) -> tuple[LevelLaw, jax.Array]:
+        """``(posterior(mu, t), net(mu, t))`` from one network call (the training loss needs both)."""
+        law = self.posterior(mu, t)
+        return law, self._floored(law.mean)
+
+    def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
+        return self._floored(self.level_probabilities(mu, t) @ self.levels)

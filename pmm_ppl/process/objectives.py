@@ -38,6 +38,15 @@ the state is the flow at the accuracy *before* the step, :math:`A_{i-1}`, and th
   of the sum of the T step KLs.
 * ``"plain"`` -- :math:`\lVert x - f \rVert^2` as above.
 
+The log score (``log_score = w > 0``).  A distributional denoiser also gives a per-coordinate posterior
+:math:`q(x_d \mid \mu_t)` (:mod:`.distributional`: level heads, mixture heads, token pairs whose law is
+fixed by the mean); the loss then adds :math:`w \sum_d -\log q(x_d \mid \mu_t)` at the same draw of
+:math:`(t, \mu_t)`.  The log score is a strictly proper scoring rule: its expectation over
+:math:`x \mid \mu_t` is minimised exactly by :math:`q = p^*(x_d \mid \mu_t)`, whose mean is
+:math:`E^*[x_d \mid \mu_t]` -- so the minimiser of the sum is unchanged, and the whole per-coordinate law
+the ancestral sampler draws from is trained, not only its mean.  For tokens it is the cross-entropy of
+masked-diffusion models.
+
 Everything is a pure function of its arguments (the denoiser is an argument; nothing here knows
 about Flax): jit it with ``pair``, ``schedule``, ``weighting`` and ``num_steps`` static.
 """
@@ -53,6 +62,7 @@ import numpy as np
 
 from pmm_ppl.conjugate.base import ConjugatePair, LinearPair
 from pmm_ppl.conjugate.validation import PMMInputError, check_whole_number, is_traced
+from pmm_ppl.process import distributional
 
 Array = jax.Array
 Denoiser = Callable[[Array, Array], Array]
@@ -88,6 +98,18 @@ def _flow(pair: ConjugatePair, key: Array, x: Array, acc: Array) -> Any:
     return pair.flow(key, x, acc)
 
 
+def check_log_score(log_score: Any, pair: ConjugatePair, denoiser: Any = None) -> float:
+    """``log_score``: a finite number >= 0; when positive, the denoiser (if given) must be distributional."""
+    if isinstance(log_score, bool) or not isinstance(log_score, (int, float, np.integer, np.floating)) or not (
+            np.isfinite(log_score) and log_score >= 0):
+        raise PMMInputError(f"log_score: must be a finite number >= 0, got {log_score!r}")
+    if log_score > 0 and denoiser is not None and not distributional.has_posterior(denoiser, pair):
+        raise PMMInputError(
+            f"log_score: needs a denoiser with a per-coordinate posterior, posterior(mu, t) (a level head or a "
+            f"mixture head); {type(denoiser).__name__} gives only a mean under the {pair.name!r} pair")
+    return float(log_score)
+
+
 def _check_args(pair: Any, schedule: Any, x: Any, weighting: Any, num_steps: Any) -> None:
     if not isinstance(pair, ConjugatePair):
         raise PMMInputError(f"pair: expected a ConjugatePair (see pmm_ppl.get_pair), got {type(pair).__name__}")
@@ -117,14 +139,17 @@ def pmm_loss(
     x: Array,
     weighting: str = "pmm",
     num_steps: int | None = None,
+    log_score: float = 0.0,
 ) -> LossOutput:
     """Monte Carlo PMM training loss on a batch ``x`` of shape ``(B, *data_shape)``.
 
     Draws one time (continuous) or one step (``num_steps=T``) per example, one flow state per
     example, evaluates ``denoiser(pair.mean(state), t)`` and weights the error as described in the
-    module docstring.  Returns :class:`LossOutput` ``(mean, per_example, t)``.
+    module docstring; ``log_score > 0`` adds that multiple of the log score of the denoiser's
+    per-coordinate posterior.  Returns :class:`LossOutput` ``(mean, per_example, t)``.
     """
     _check_args(pair, schedule, x, weighting, num_steps)
+    log_score = check_log_score(log_score, pair, denoiser)
     x = jnp.asarray(x, dtype=jnp.result_type(float))
     batch = x.shape[0]
     key_t, key_flow = jax.random.split(key)
@@ -139,7 +164,12 @@ def pmm_loss(
         t, acc, step_alpha = grid.times[i], grid.cumulative[i], grid.alphas[i]
 
     state = _flow(pair, key_flow, x, _to_batch(acc, pair, x))
-    f = denoiser(pair.mean(state), t)
+    mu = pair.mean(state)
+    if log_score > 0:
+        law, f = distributional.posterior_and_mean(denoiser, pair, mu, t)
+        neg_log_q = -_sum_per_example(law.log_prob(x))
+    else:
+        f = denoiser(mu, t)
     sq_err = _sum_per_example((x - f) ** 2)
 
     if weighting == "plain":
@@ -164,7 +194,9 @@ def pmm_loss(
             div = _sum_per_example(pair.divergence(x, f, _to_batch(safe_alpha, pair, x)))
             per_example = num_steps * jnp.where(positive, div, jnp.zeros_like(div))
 
+    if log_score > 0:
+        per_example = per_example + log_score * neg_log_q
     return LossOutput(per_example.mean(), per_example, t)
 
 
-__all__ = ["LossOutput", "WEIGHTINGS", "pmm_loss"]
+__all__ = ["LossOutput", "WEIGHTINGS", "check_log_score", "pmm_loss"]

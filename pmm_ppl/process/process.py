@@ -103,13 +103,16 @@ class Process:
         return denoiser
 
     # ------------------------------------------------------------------ verbs
-    def loss(self, denoiser: Denoiser, key: Array, x: Array, weighting: str = "pmm", num_steps: int | None = None) -> LossOutput:
+    def loss(self, denoiser: Denoiser, key: Array, x: Array, weighting: str = "pmm", num_steps: int | None = None,
+             log_score: float = 0.0) -> LossOutput:
         """The training objective on a batch (see :func:`pmm_ppl.process.objectives.pmm_loss`)."""
-        return pmm_loss(self.pair, self.schedule, denoiser, key, x, weighting=weighting, num_steps=num_steps)
+        return pmm_loss(self.pair, self.schedule, denoiser, key, x, weighting=weighting, num_steps=num_steps,
+                        log_score=log_score)
 
     def sample(self, denoiser: Denoiser, key: Array, num_samples: int, data_shape: tuple[int, ...], num_steps: int = 200,
                **options: Any) -> Any:
-        """Samples with the plug-in sampler (see :func:`pmm_ppl.process.sampler.sample` for ``options``)."""
+        """Samples with the plug-in or the ancestral sampler (see :func:`pmm_ppl.process.sampler.sample` for
+        ``options``)."""
         self.check_denoiser(denoiser)
         return _sample(self.pair, denoiser, key, num_samples, data_shape, self.schedule, num_steps, **options)
 

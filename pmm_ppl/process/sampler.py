@@ -66,7 +66,7 @@ import numpy as np
 
 from pmm_ppl.conjugate.base import ConjugatePair
 from pmm_ppl.conjugate.validation import PMMInputError, check_category_indices, check_whole_number
-from pmm_ppl.process import kernels
+from pmm_ppl.process import distributional, kernels
 from pmm_ppl.process.denoiser_args import combine_denoiser as _combine
 from pmm_ppl.process.denoiser_args import partition_denoiser as _partition
 
@@ -168,8 +168,10 @@ def _run(den_arrays, key, t_grid, alphas, condition, *, pair, den_static, state_
     def mean_estimate(mu, state):
         return apply(denoiser(mu, jnp.full((num_samples,), state.time, dtype)))
 
+    posterior = distributional.posterior_fn(denoiser, pair)
+
     def posterior_estimate(mu, state):
-        return _ConditionedDraw(denoiser.posterior(mu, jnp.full((num_samples,), state.time, dtype)), apply)
+        return _ConditionedDraw(posterior(mu, jnp.full((num_samples,), state.time, dtype)), apply)
 
     estimate = mean_estimate if sampler == "plug_in" else posterior_estimate
     state0 = kernels.init(pair, state_batch, time=t_grid[0])
@@ -240,9 +242,10 @@ def sample(
         raise PMMInputError(f"output: expected one of {OUTPUTS}, got {output!r}")
     if sampler not in kernels.STEPS:
         raise PMMInputError(f"sampler: expected one of {sorted(kernels.STEPS)}, got {sampler!r}")
-    if sampler == "ancestral" and not callable(getattr(denoiser, "posterior", None)):
+    if sampler == "ancestral" and not distributional.has_posterior(denoiser, pair):
         raise PMMInputError("denoiser: the ancestral sampler needs a denoiser with a per-coordinate posterior, "
-                            "posterior(mu, t) (an exact oracle, or a PosteriorDenoiser); this one only gives a mean")
+                            "posterior(mu, t) (an exact oracle, a level or mixture head, or a PosteriorDenoiser); "
+                            f"this one only gives a mean, and the {pair.name!r} pair's data are not fixed in law by their mean")
     if not hasattr(schedule, "discretise"):
         raise PMMInputError(f"schedule: expected a schedule with discretise(num_steps), got {type(schedule).__name__}")
     if not isinstance(key, (jax.Array, np.ndarray)):

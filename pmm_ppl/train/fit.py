@@ -44,6 +44,7 @@ def fit(
     config: TrainConfig = TrainConfig(),
     *,
     weighting: str = "pmm",
+    log_score: float = 0.0,
     encode: Callable[[Any], Any] | None = None,
     run_dir: str | Path | None = None,
     resume: bool = False,
@@ -57,7 +58,8 @@ def fit(
     ``train_data``: an array ``(N, ...)`` in the pair's data space, or in a compact stored form that the
     jittable ``encode`` maps to it batch by batch (e.g. token indices -> one-hot).  ``config``: optimiser
     and budget (``max_steps`` / ``max_seconds`` override its limits).  ``weighting``: ``"pmm"``,
-    ``"elbo"`` or ``"plain"`` (:func:`pmm_ppl.process.objectives.pmm_loss`).  ``run_dir``: where
+    ``"elbo"`` or ``"plain"`` (:func:`pmm_ppl.process.objectives.pmm_loss`); ``log_score``: weight of the
+    log score of a distributional net's per-coordinate posterior (level or mixture heads, tokens).  ``run_dir``: where
     checkpoints and metrics go (a temporary directory, removed afterwards, when ``None``); with
     ``resume=True`` training continues from its newest checkpoint.  ``net`` itself is not modified.
     """
@@ -78,6 +80,7 @@ def fit(
         load_data=lambda: (data, data[:0]),
         data_shape=tuple(int(d) for d in example.shape[1:]),
         weighting=weighting,
+        log_score=log_score,
         train=config,
         encode=encode,
     )

@@ -126,6 +126,9 @@ class ModelSpec:
     load_data: Callable[[], tuple[np.ndarray, np.ndarray]]
     data_shape: tuple[int, ...]
     weighting: str = "pmm"
+    #: weight of the log score of the net's per-coordinate posterior added to the loss (0: mean only;
+    #: see pmm_ppl.process.objectives)
+    log_score: float = 0.0
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     sample_steps: int = 200
@@ -134,7 +137,10 @@ class ModelSpec:
     encode: Callable[[Any], Any] | None = None  # jittable: stored batch -> pair data space (e.g. indices -> one-hot)
 
     def __post_init__(self):
+        from pmm_ppl.process.objectives import check_log_score
+
         check_whole_number(self.sample_steps, "sample_steps", 1)
+        check_log_score(self.log_score, self.pair)
 
     def to_data(self, batch: Any) -> Any:
         """A stored batch in the pair's data space (identity unless ``encode`` is set)."""
@@ -148,4 +154,5 @@ class ModelSpec:
             "schedule": repr(self.schedule),
             "data_shape": list(self.data_shape),
             "weighting": self.weighting,
+            **({"log_score": self.log_score} if self.log_score else {}),
         }

@@ -99,7 +99,8 @@ def pmm_loss_of_params(spec, rebuild: Callable[[Any], nnx.Module]) -> Callable:
 
     def loss(params, key, x):
         net = rebuild(params)
-        return pmm_loss(spec.pair, spec.schedule, net, key, spec.to_data(x), weighting=spec.weighting).mean
+        return pmm_loss(spec.pair, spec.schedule, net, key, spec.to_data(x), weighting=spec.weighting,
+                        log_score=spec.log_score).mean
 
     return loss
 
