@@ -26,6 +26,7 @@ def spec(**overrides) -> ModelSpec:
     schedule = GeometricSchedule(a_max=float(overrides.pop("a_max", 200.0)), scale=0.2)
     width, depth = overrides.pop("width", 512), overrides.pop("depth", 3)
     weighting = overrides.pop("weighting", "elbo")
+    log_score = float(overrides.pop("log_score", 0.0))
     # EMA warm-up w = 2 as in digits_normal: test bound at T = 256 0.2933 nats/count, against 0.3086 with w = 10
     # like digits_normal, the MLP overfits the 1500 images: measured 91.8 nats/image at 1232 steps,
     # 169.6 at 6369 steps -- so the budget is in steps
@@ -44,6 +45,6 @@ def spec(**overrides) -> ModelSpec:
         return data.train.astype(np.float32), data.test.astype(np.float32)
 
     return ModelSpec(name="digits_counts", pair=pair, schedule=schedule, make_net=make_net, load_data=load_data,
-                     data_shape=(8, 8), weighting=weighting, train=train,
+                     data_shape=(8, 8), weighting=weighting, log_score=log_score, train=train,
                      eval=EvalConfig(num_levels=0, unit="count", num_steps=256, num_mc=2), sample_steps=256,
                      description=__doc__)

@@ -30,6 +30,7 @@ def spec(**overrides) -> ModelSpec:
     net_kwargs = {"unet": {"channels": tuple(overrides.pop("channels", (32, 64)))},
                   "mlp": {"width": overrides.pop("width", 512), "depth": overrides.pop("depth", 3)}}[arch]
     weighting = overrides.pop("weighting", "elbo")
+    log_score = float(overrides.pop("log_score", 0.0))
     discretised = overrides.pop("discretised", True)
     # EMA warm-up w = 2 (close to a uniform average of the iterates): measured test bound at T = 256 after
     # 2000 steps 2.063 bits/dim, against 2.211 with the usual w = 10 (which averages only the last ~10-20%)
@@ -56,6 +57,6 @@ def spec(**overrides) -> ModelSpec:
         return data.train, data.test
 
     return ModelSpec(name="digits_normal", pair=pair, schedule=schedule, make_net=make_net, load_data=load_data,
-                     data_shape=(8, 8), weighting=weighting, train=train,
+                     data_shape=(8, 8), weighting=weighting, log_score=log_score, train=train,
                      eval=EvalConfig(num_levels=17, unit="dim", num_steps=256, num_mc=2), sample_steps=256,
                      description=__doc__)

@@ -29,6 +29,7 @@ def spec(**overrides) -> ModelSpec:
     schedule = GeometricSchedule(a_max=float(overrides.pop("a_max", 200.0)), scale=1.0)
     width, depth = overrides.pop("width", 1024), overrides.pop("depth", 4)
     weighting = overrides.pop("weighting", "elbo")
+    log_score = float(overrides.pop("log_score", 0.0))
     train = TrainConfig(**{"batch_size": 256, "learning_rate": 1e-3, "warmup_steps": 300, "max_steps": 1_000_000,
                            "max_seconds": 600.0, "decay_steps": 20_000, "checkpoint_every": 2000, **overrides})
 
@@ -44,6 +45,6 @@ def spec(**overrides) -> ModelSpec:
         return clip(data.train), clip(data.test)
 
     return ModelSpec(name="nyt_counts", pair=pair, schedule=schedule, make_net=make_net, load_data=load_data,
-                     data_shape=(NUM_TERMS,), weighting=weighting, train=train,
+                     data_shape=(NUM_TERMS,), weighting=weighting, log_score=log_score, train=train,
                      eval=EvalConfig(num_levels=0, unit="count", num_steps=256, num_mc=2), sample_steps=256,
                      description=__doc__)

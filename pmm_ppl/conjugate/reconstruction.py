@@ -21,6 +21,11 @@ diffusion part; choosing it makes the discretisation of the data explicit.
   conjugate posterior of the final state with its mean replaced by :math:`f(\mu_T, 1)`) integrated
   over the count's rounding bin :math:`[x - 1/2, x + 1/2) \cap [0, \infty)`.
 
+Each law also *draws*: ``recon.sample(key, pair, state, xhat)`` is a draw of the datum from the same
+:math:`p_{\mathrm{rec}}` whose probability the bound scores (grid levels for a discretised image, integer
+counts, one-hot tokens, a real number for a density), so a sampler's final output (``output="draw"``) is a
+draw from the model whose likelihood ``pmm eval`` reports.
+
 Each pair names its own default in ``pair.default_reconstruction()`` (categorical for tokens, the
 discretised Gamma for Poisson counts, the Gaussian density for real data); images on a grid should
 pass :class:`DiscretisedGaussian` with their number of levels.
@@ -102,6 +107,13 @@ class DiscretisedGaussian:
         hi = jnp.where(x + h >= self.high, jnp.inf, (x + h - xhat) / sd)
         return -_sum_per_example(_log_interval_normal(lo, hi))
 
+    def sample(self, key: Array, pair: ConjugatePair, state: Any, xhat: Array) -> Array:
+        r""":math:`u \sim N(f, \sigma^2)`, then the level whose bin holds :math:`u` (edge bins unbounded)."""
+        sd = _final_std(pair, state, xhat, self.std)
+        u = xhat + sd * jax.random.normal(key, xhat.shape, xhat.dtype)
+        k = jnp.clip(jnp.round((u - self.low) / (2 * self.half_width)), 0, self.num_levels - 1)
+        return (self.low + 2 * self.half_width * k).astype(xhat.dtype)
+
 
 @dataclasses.dataclass(frozen=True)
 class GaussianDensity:
@@ -117,6 +129,11 @@ class GaussianDensity:
         lp = -0.5 * ((x - xhat) / sd) ** 2 - jnp.log(sd) - 0.5 * math.log(2 * math.pi)
         return -_sum_per_example(lp)
 
+    def sample(self, key: Array, pair: ConjugatePair, state: Any, xhat: Array) -> Array:
+        r""":math:`x \sim N(f, \sigma^2)`."""
+        sd = _final_std(pair, state, xhat, self.std)
+        return xhat + sd * jax.random.normal(key, xhat.shape, xhat.dtype)
+
 
 @dataclasses.dataclass(frozen=True)
 class CategoricalReconstruction:
@@ -130,6 +147,11 @@ class CategoricalReconstruction:
     def neg_log_prob(self, pair: ConjugatePair, state: Any, xhat: Array, x: Array) -> Array:
         logp = jnp.maximum(jnp.log(jnp.maximum(xhat, 0.0)), LOG_PROB_FLOOR)
         return -_sum_per_example(x * logp)
+
+    def sample(self, key: Array, pair: ConjugatePair, state: Any, xhat: Array) -> Array:
+        """One token per position, class :math:`k` with probability :math:`f_k`, as a one-hot vector."""
+        logp = jnp.maximum(jnp.log(jnp.maximum(xhat, 0.0)), LOG_PROB_FLOOR)
+        return jax.nn.one_hot(jax.random.categorical(key, logp, axis=-1), xhat.shape[-1], dtype=xhat.dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +171,15 @@ class DiscretisedGamma:
         above = gammaincc(shape, lo) - gammaincc(shape, hi)
         p = jnp.where(lo > shape, above, below)
         return -_sum_per_example(jnp.maximum(jnp.log(jnp.maximum(p, 0.0)), LOG_PROB_FLOOR))
+
+    def sample(self, key: Array, pair: ConjugatePair, state: Any, xhat: Array) -> Array:
+        r""":math:`\theta \sim \mathrm{Gamma}(C_T f, C_T)`, then the count whose bin holds it,
+        :math:`\lfloor \theta + 1/2 \rfloor`."""
+        c = jnp.asarray(state.weight, xhat.dtype)
+        c = c.reshape(c.shape + (1,) * (xhat.ndim - c.ndim))
+        shape = jnp.maximum(c * xhat, 1e-30)
+        theta = jax.random.gamma(key, shape, xhat.shape, xhat.dtype) / c
+        return jnp.floor(theta + 0.5)
 
 
 Reconstruction = DiscretisedGaussian | GaussianDensity | CategoricalReconstruction | DiscretisedGamma

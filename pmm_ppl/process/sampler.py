@@ -9,8 +9,11 @@ Starting from the prior state, for steps :math:`i = 1..T` of a discretised sched
    y_i \sim \pi_{\alpha_i}(\cdot \mid \mathrm{link}(\hat x_i)), \qquad
    \text{state}_i = \mathrm{update}(\text{state}_{i-1}, y_i, \alpha_i),
 
-and the result is :math:`f(\mu_T, 1)` (``output="denoised"``, default) or :math:`\mu_T`
-(``output="mean"``).  The number of steps is free and independent of training.
+and the result is :math:`f(\mu_T, 1)` (``output="denoised"``, default), :math:`\mu_T`
+(``output="mean"``), or a draw of the datum from the reconstruction law
+:math:`p_{\mathrm{rec}}(x \mid \text{state}_T)` at :math:`f(\mu_T, 1)` (``output="draw"``; the law
+whose probability the likelihood bound scores, :mod:`pmm_ppl.conjugate.reconstruction`: grid levels,
+integer counts, one-hot tokens), so that the samples are draws from the model the bound is about.  The number of steps is free and independent of training.
 
 When is it exact?  With the exact oracle :math:`f = E^*[x \mid \mu]` the sampler reproduces
 :math:`p^*` as the steps shrink **only for pairs whose channel law is affine in** :math:`x`
@@ -72,7 +75,7 @@ from pmm_ppl.process.denoiser_args import partition_denoiser as _partition
 
 Array = jax.Array
 Denoiser = Callable[[Array, Array], Array]
-OUTPUTS = ("denoised", "mean")
+OUTPUTS = ("denoised", "mean", "draw")
 
 
 # ---------------------------------------------------------------------------- conditioning
@@ -157,8 +160,10 @@ class _ConditionedDraw(NamedTuple):
         return self.apply(self.base.sample(key))
 
 
-@functools.partial(jax.jit, static_argnames=("pair", "den_static", "state_batch", "output", "return_trajectory", "sampler"))
-def _run(den_arrays, key, t_grid, alphas, condition, *, pair, den_static, state_batch, output, return_trajectory, sampler):
+@functools.partial(jax.jit, static_argnames=("pair", "den_static", "state_batch", "output", "return_trajectory", "sampler",
+                                             "reconstruction"))
+def _run(den_arrays, key, t_grid, alphas, condition, *, pair, den_static, state_batch, output, return_trajectory, sampler,
+         reconstruction):
     """A scan of the sampler's step kernel (:mod:`.kernels`) over the grid, then the output."""
     denoiser = _combine(den_arrays, den_static)
     num_samples = state_batch[0]
@@ -179,7 +184,12 @@ def _run(den_arrays, key, t_grid, alphas, condition, *, pair, den_static, state_
     collect = (lambda state, info: pair.mean(state.posterior)) if return_trajectory else None
     state, traj = kernels.scan_steps(kernels.STEPS[sampler], pair, state0, estimate, keys, t_grid[1:], alphas, collect=collect)
     mu = pair.mean(state.posterior)
-    out = mean_estimate(mu, state) if output == "denoised" else mu
+    if output == "mean":
+        out = mu
+    else:
+        out = mean_estimate(mu, state)
+        if output == "draw":
+            out = apply(reconstruction.sample(jax.random.fold_in(key, alphas.shape[0]), pair, state.posterior, out))
     if return_trajectory:
         return out, jnp.concatenate([pair.mean(state0.posterior)[None], traj], axis=0)
     return out
@@ -209,6 +219,7 @@ def sample(
     condition: Any = None,
     output: str = "denoised",
     sampler: str = "plug_in",
+    reconstruction: Any = None,
 ) -> Array | tuple[Array, Array]:
     """Draw ``num_samples`` samples of shape ``data_shape`` with the plug-in PMM sampler.
 
@@ -252,6 +263,13 @@ def sample(
         raise PMMInputError(f"key: expected a jax.random key, got {type(key).__name__}")
     full_shape = (num_samples,) + data_shape
     condition = _check_condition(condition, pair, full_shape)
+    if output != "draw":
+        reconstruction = None
+    elif reconstruction is None:
+        reconstruction = pair.default_reconstruction()
+    elif not callable(getattr(reconstruction, "sample", None)):
+        raise PMMInputError(f"reconstruction: expected a reconstruction law with sample(key, pair, state, xhat) "
+                            f"(pmm_ppl.conjugate.reconstruction), got {type(reconstruction).__name__}")
     t_grid, alphas = schedule.discretise(num_steps, integer=pair.accuracy_kind == "integer")
     if sampler == "plug_in":
         _warn_if_biased(pair, float(np.max(np.asarray(alphas))))
@@ -269,6 +287,7 @@ def sample(
         output=output,
         return_trajectory=bool(return_trajectory),
         sampler=sampler,
+        reconstruction=reconstruction,
     )
 
 

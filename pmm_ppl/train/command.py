@@ -59,7 +59,9 @@ def cmd_sample(args) -> int:
     net = load_trained(spec, run_dir)
     stem = Path(args.out) if args.out else run_dir / "samples"
     refuse_existing(sample_paths(spec, stem), args.overwrite, "sample output")  # before the sampling work
-    samples = draw_samples(spec, net, jax.random.key(args.seed), args.num, args.steps, sampler=args.sampler)
+    samples = draw_samples(spec, net, jax.random.key(args.seed), args.num, args.steps,
+                           sampler=args.sampler or spec.default_sampler,
+                           output=args.output)
     out = write_samples(spec, samples, stem, overwrite=args.overwrite)
     print(f"wrote {out}")
     return 0
@@ -109,9 +111,12 @@ def add_parser(sub) -> None:
     p.add_argument("--num", type=int_at_least(1), default=64, help="number of samples")
     p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--out", help="output file stem (default RUN/samples): .png for images, .txt for text, .npy always")
-    p.add_argument("--sampler", choices=("plug_in", "ancestral"), default="plug_in",
+    p.add_argument("--sampler", choices=("plug_in", "ancestral"),
                    help="plug_in: observe at the net's mean; ancestral: at a draw from its per-coordinate posterior "
-                        "(nets with a level head)")
+                        "(level or mixture heads, token models); default: the model's own choice (its `sampler`)")
+    p.add_argument("--output", choices=("draw", "denoised", "mean"), default="draw",
+                   help="draw (default): draws from the model's reconstruction law, the one `pmm eval` scores (grid "
+                        "levels, integer counts, tokens); denoised: the final estimate f(mu_T, 1); mean: mu_T")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_sample)
 

@@ -98,10 +98,16 @@ def test_bound(spec: ModelSpec, denoiser: Any, test_data: np.ndarray, key: jax.A
 
 
 def draw_samples(spec: ModelSpec, denoiser: Any, key: jax.Array, num: int, num_steps: int | None = None,
-                 sampler: str = "plug_in") -> np.ndarray:
+                 sampler: str | None = None, output: str = "draw") -> np.ndarray:
     """``num`` samples from the trained model (``num_steps`` default: the model's) with the plug-in or the
-    ancestral sampler (the latter needs a net with a per-coordinate posterior, e.g. a level head)."""
+    ancestral sampler (default: the model's ``default_sampler``; the ancestral one needs a distributional
+    net: a level or mixture head, or a token model).
+    ``output="draw"`` (default): draws from the model's reconstruction law, the one whose likelihood
+    :func:`test_bound` reports (grid levels, integer counts, tokens); ``"denoised"``: the final estimate
+    :math:`f(\mu_T, 1)`; ``"mean"``: the posterior mean :math:`\mu_T`."""
     num = check_whole_number(num, "num")
     steps = _given_or(num_steps, spec.sample_steps, "num_steps")
-    out = sample(spec.pair, denoiser, key, num, tuple(spec.data_shape), spec.schedule, steps, sampler=sampler)
+    sampler = spec.default_sampler if sampler is None else sampler
+    out = sample(spec.pair, denoiser, key, num, tuple(spec.data_shape), spec.schedule, steps, sampler=sampler,
+                 output=output, reconstruction=reconstruction_for(spec) if output == "draw" else None)
     return np.asarray(out)

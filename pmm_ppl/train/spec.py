@@ -132,6 +132,8 @@ class ModelSpec:
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     sample_steps: int = 200
+    #: "plug_in" or "ancestral"; None: from the pair's exactness class (see ``default_sampler``)
+    sampler: str | None = None
     description: str = ""
     decode: Callable[[np.ndarray], Any] | None = None  # e.g. a sample (one-hot / probabilities) -> text
     encode: Callable[[Any], Any] | None = None  # jittable: stored batch -> pair data space (e.g. indices -> one-hot)
@@ -141,6 +143,17 @@ class ModelSpec:
 
         check_whole_number(self.sample_steps, "sample_steps", 1)
         check_log_score(self.log_score, self.pair)
+        if self.sampler not in (None, "plug_in", "ancestral"):
+            raise PMMInputError(f"sampler: must be 'plug_in', 'ancestral' or None, got {self.sampler!r}")
+
+    @property
+    def default_sampler(self) -> str:
+        """The model's sampler: its own ``sampler`` (chosen by measured quality where both are exact), else
+        ``"plug_in"`` for pairs where it is exact in the limit (``pair.plug_in_exact == "limit"``) and
+        ``"ancestral"`` for the others (which needs a distributional net)."""
+        if self.sampler is not None:
+            return self.sampler
+        return "plug_in" if self.pair.plug_in_exact == "limit" else "ancestral"
 
     def to_data(self, batch: Any) -> Any:
         """A stored batch in the pair's data space (identity unless ``encode`` is set)."""
