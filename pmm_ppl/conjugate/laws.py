@@ -48,7 +48,8 @@ class LevelLaw(dist.Distribution):
     def level_index(self, x: Array) -> Array:
         """The index of the level nearest to each value of ``x``."""
         edges = 0.5 * (self.levels[1:] + self.levels[:-1])
-        return jnp.searchsorted(edges, jnp.asarray(x, self.probs.dtype))
+        # the number of bin edges below x (a comparison, not jnp.searchsorted: that fails under a sharded jit)
+        return jnp.sum(jnp.asarray(x, self.probs.dtype)[..., None] > edges, axis=-1)
 
     def log_prob(self, x: Array) -> Array:
         index = self.level_index(x)
