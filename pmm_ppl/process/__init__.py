@@ -1,4 +1,4 @@
-"""PMM itself: accuracy schedules, training objectives, the plug-in sampler, exact oracles and
+"""PMM itself: accuracy schedules, training objectives, the plug-in and ancestral samplers, exact oracles and
 the likelihood bound, and the :class:`Process` that joins a pair and a schedule (docs/design.md sections 3-6).  Re-exports the public names of the submodules."""
 
 from pmm_ppl.process.elbo import (
