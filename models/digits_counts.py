@@ -44,7 +44,12 @@ def spec(**overrides) -> ModelSpec:
         data = load_digits_counts()
         return data.train.astype(np.float32), data.test.astype(np.float32)
 
+    def load_labels():
+        data = load_digits_counts()
+        return data.train_labels, data.test_labels
+
     return ModelSpec(name="digits_counts", pair=pair, schedule=schedule, make_net=make_net, load_data=load_data,
-                     data_shape=(8, 8), weighting=weighting, log_score=log_score, train=train,
+                     load_labels=load_labels, data_shape=(8, 8), weighting=weighting, log_score=log_score,
+                     train=train,
                      eval=EvalConfig(num_levels=0, unit="count", num_steps=256, num_mc=2), sample_steps=256,
                      description=__doc__)

@@ -56,7 +56,12 @@ def spec(**overrides) -> ModelSpec:
         data = load_digits_images()
         return data.train, data.test
 
+    def load_labels():
+        data = load_digits_images()
+        return data.train_labels, data.test_labels
+
     return ModelSpec(name="digits_normal", pair=pair, schedule=schedule, make_net=make_net, load_data=load_data,
-                     data_shape=(8, 8), weighting=weighting, log_score=log_score, train=train,
+                     load_labels=load_labels, data_shape=(8, 8), weighting=weighting, log_score=log_score,
+                     train=train,
                      eval=EvalConfig(num_levels=17, unit="dim", num_steps=256, num_mc=2), sample_steps=256,
                      description=__doc__)

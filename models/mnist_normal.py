@@ -36,7 +36,11 @@ def spec(**overrides) -> ModelSpec:
         data = load_mnist()
         return data.train, data.test[:num_test]
 
+    def load_labels():
+        data = load_mnist()
+        return data.train_labels, data.test_labels[:num_test]
+
     return ModelSpec(name="mnist_normal", pair=pair, schedule=schedule, make_net=make_net, load_data=load_data,
-                     data_shape=(28, 28), weighting=weighting, train=train,
+                     load_labels=load_labels, data_shape=(28, 28), weighting=weighting, train=train,
                      eval=EvalConfig(num_levels=256, unit="dim", num_steps=1000, num_mc=2), sample_steps=1000,
                      description=__doc__)

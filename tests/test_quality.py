@@ -74,14 +74,60 @@ def test_ngram_nll_hand_computed():
         ngram_nll(m, [np.array([1, 2, 4])])
 
 
-def test_classifier_is_cached_and_separates_digits(tmp_path):
+@pytest.fixture(scope="module")
+def classifier_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("classifiers")
+
+
+def test_classifier_is_cached_and_separates_digits(classifier_cache):
     from pmm_ppl.data.digits import load_digits_images
     from pmm_ppl.quality.features import classifier_path
 
     d = load_digits_images()
-    clf = cached_classifier(d.train, d.train_labels, cache=tmp_path)
-    assert classifier_path(d.train, d.train_labels, cache=tmp_path).is_file()
-    again = cached_classifier(d.train, d.train_labels, cache=tmp_path)  # loaded, not retrained
+    clf = cached_classifier(d.train, d.train_labels, cache=classifier_cache)
+    assert classifier_path(d.train, d.train_labels, cache=classifier_cache).is_file()
+    again = cached_classifier(d.train, d.train_labels, cache=classifier_cache)  # loaded, not retrained
     np.testing.assert_array_equal(again.w0, clf.w0)
     assert np.mean(predict(clf, d.test) == d.test_labels) > 0.9
     assert features(clf, d.test[:5]).shape == (5, 64)
+
+
+def test_quality_of_samples_scores_heldout_samples_at_the_reference(classifier_cache):
+    """Samples that ARE the held-out half b score exactly the reference (b against a) on every metric and
+    class histogram; pixel noise scores worse on each.  Digits (labelled images) and a character model."""
+    import dataclasses
+
+    import jax
+
+    from pmm_ppl.train.evaluate import heldout_halves, quality_of_samples
+    from pmm_ppl.train.models import load_spec
+
+    spec = load_spec("digits_normal")
+    train, test = spec.load_data()
+    labels = spec.load_labels()
+    a, b = heldout_halves(test, 40, jax.random.key(0))
+    rep = quality_of_samples(spec, b, a, b, train, labels=labels, test=test, cache=classifier_cache)
+    assert [m.name.split(" (")[0] for m in rep.metrics] == ["energy distance", "Frechet distance", "precision", "recall"]
+    for m in rep.metrics:
+        assert m.value == m.reference, m
+    assert rep.histogram.samples == rep.histogram.heldout and sum(rep.histogram.samples) == 40
+    assert "test accuracy" in rep.notes[0]
+    noise = np.random.default_rng(0).uniform(-1, 1, size=b.shape).astype(np.float32)
+    worse = quality_of_samples(spec, noise, a, b, train, labels=labels, cache=classifier_cache).metrics
+    assert worse[0].value > 2 * worse[0].reference and worse[1].value > 2 * worse[1].reference
+    assert worse[2].value < worse[2].reference - 0.3
+    with pytest.raises(PMMInputError, match="one entry per training example"):
+        quality_of_samples(spec, b, a, b, train, labels=(labels[0][:-1], labels[1]), cache=classifier_cache)
+
+    text = load_spec("shakespeare_chars", length=12)
+    rng = np.random.default_rng(1)
+    words = np.array([[3, 1, 4, 1, 5, 9], [2, 6, 5, 3, 5, 8]])
+    rows = words[rng.integers(0, 2, size=(60, 2))].reshape(60, 12)  # text made of two "words"
+    a, b = rows[:10], rows[10:20]
+    rep = quality_of_samples(text, np.asarray(text.to_data(b)), a, b, rows[20:])
+    assert rep.metrics[-1].name.startswith("5-gram NLL") and rep.metrics[-1].value == rep.metrics[-1].reference
+    gibberish = np.asarray(text.to_data(rng.integers(0, 84, size=(10, 12))))
+    worse = quality_of_samples(text, gibberish, a, b, rows[20:]).metrics[-1]
+    assert worse.value > worse.reference + 3  # bits/char
+    with pytest.raises(PMMInputError, match="integer token indices"):
+        quality_of_samples(text, gibberish, a, b, rows[20:].astype(np.float32))

