@@ -259,20 +259,33 @@ def test_ema_decay_warms_up_and_mixes_exactly():
 
 def test_eval_command_discrete_and_continuous(tmp_path, capsys):
     """`pmm eval RUN` prints the T-step bound, `--continuous` the continuous-time one; the latter is the
-    mean of `continuous_elbo` over the test examples with the same keys (same number, computed directly)."""
+    mean of `continuous_elbo` over the test examples with the same keys (same number, computed directly).
+    The sample-quality metrics printed and written to --json are those of `sample_quality` with the same key."""
     from pmm_ppl.cli import main
     from pmm_ppl.process.elbo import continuous_elbo
-    from pmm_ppl.train.evaluate import reconstruction_for, test_bound
+    from pmm_ppl.train.evaluate import reconstruction_for, sample_quality, test_bound
 
     overrides = {**TINY, "max_steps": 10, "checkpoint_every": 10}
     spec = tiny_spec(max_steps=10, checkpoint_every=10)
-    state, rebuild = train(spec, tmp_path, progress=False, run_info={"model": "toy2d_normal", "overrides": overrides})
-    assert main(["eval", str(tmp_path), "--steps", "8", "--max-examples", "16", "--quiet"]) == 0
-    assert main(["eval", str(tmp_path), "--continuous", "--num-mc", "4", "--max-examples", "16", "--quiet"]) == 0
-    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("test bound")]
+    run = tmp_path / "run"
+    state, rebuild = train(spec, run, progress=False, run_info={"model": "toy2d_normal", "overrides": overrides})
+    report = tmp_path / "eval.json"
+    assert main(["eval", str(run), "--steps", "8", "--max-examples", "16", "--samples", "16", "--sample-steps", "4",
+                 "--json", str(report), "--quiet"]) == 0
+    assert main(["eval", str(run), "--continuous", "--num-mc", "4", "--max-examples", "16", "--samples", "0",
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    lines = [ln for ln in out if ln.startswith("test bound")]
     assert "8 steps" in lines[0] and "continuous time" in lines[1]
+    assert sum(ln.startswith("sample quality: 16 samples (plug_in sampler, 4 steps)") for ln in out) == 1
     net = rebuild(state.ema)
-    _, test = spec.load_data()
+    train_data, test = spec.load_data()
+    record = json.loads(report.read_text())
+    assert record["bound"]["num_steps"] == 8 and record["bound"]["num_examples"] == 16
+    direct = sample_quality(spec, net, jax.random.fold_in(jax.random.key(0), 1), train_data, test, num=16, num_steps=4)
+    (metric,) = direct.metrics  # toy data: no labels, not text
+    assert record["quality"]["metrics"][metric.name]["samples"] == pytest.approx(metric.value, rel=1e-6)
+    assert record["quality"]["metrics"][metric.name]["held_out"] == pytest.approx(metric.reference, rel=1e-12)
     rep = test_bound(spec, net, test, jax.random.key(0), num_mc=4, max_examples=16, continuous=True)
     x = np.asarray(spec.to_data(test[:16]), np.float32)
     direct = continuous_elbo(spec.pair, net, jax.random.fold_in(jax.random.key(0), 0), x, spec.schedule,

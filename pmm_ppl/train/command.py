@@ -81,16 +81,18 @@ def cmd_eval(args) -> int:
     net = load_trained(spec, run_dir)
     train, test = spec.load_data()
     key = jax.random.key(args.seed)
-    report = test_bound(spec, net, test, key, num_steps=args.steps, num_mc=args.num_mc,
-                        max_examples=args.max_examples, progress=not args.quiet, continuous=args.continuous)
-    print(report.line())
-    record = {"run": str(run_dir), "model": spec.name, "bound": report._asdict(), "quality": None}
-    if args.samples:
+    quality = None
+    if args.samples:  # first: a sampler the net cannot run is refused before the bound's work
         labels = spec.load_labels() if spec.load_labels is not None else None
         quality = sample_quality(spec, net, jax.random.fold_in(key, 1), train, test, num=args.samples,
                                  num_steps=args.sample_steps, sampler=args.sampler, labels=labels)
+    report = test_bound(spec, net, test, key, num_steps=args.steps, num_mc=args.num_mc,
+                        max_examples=args.max_examples, progress=not args.quiet, continuous=args.continuous)
+    print(report.line())
+    if quality is not None:
         print("\n".join(quality.lines()))
-        record["quality"] = quality.to_dict()
+    record = {"run": str(run_dir), "model": spec.name, "bound": report._asdict(),
+              "quality": None if quality is None else quality.to_dict()}
     if args.json:
         from pmm_ppl.data.cache import atomic_write
 
