@@ -95,7 +95,6 @@ def test_classifier_is_cached_and_separates_digits(classifier_cache):
 def test_quality_of_samples_scores_heldout_samples_at_the_reference(classifier_cache):
     """Samples that ARE the held-out half b score exactly the reference (b against a) on every metric and
     class histogram; pixel noise scores worse on each.  Digits (labelled images) and a character model."""
-    import dataclasses
 
     import jax
 

@@ -155,9 +155,10 @@ def quality_of_samples(spec: ModelSpec, samples: Any, a: Any, b: Any, train: Any
                        sampler: str = "given", labels: tuple[Any, Any] | None = None, test: Any = None, k: int = 3,
                        cache: str | None = None, seconds: float = 0.0) -> QualityReport:
     """The metrics of :func:`sample_quality` for given ``samples`` (the pair's data space) against the
-    held-out halves ``a``, ``b`` (stored form, as many rows as ``samples``).  ``test`` (stored form) with
-    ``labels[1]`` gives the classifier's test accuracy (default: ``a`` and ``b`` with their labels
-    unknown: no accuracy).  ``num_steps`` and ``sampler`` are only recorded."""
+    held-out halves ``a``, ``b`` (stored form, as many rows as ``samples``; e.g. from :func:`heldout_halves`),
+    e.g. to score samples drawn elsewhere.  With ``labels``, the whole ``test`` set (stored form, labelled
+    by ``labels[1]``) gives the classifier's test accuracy, when given.  ``num_steps`` and ``sampler`` are
+    only recorded in the report."""
     t0 = time.perf_counter()
     samples = np.asarray(samples, np.float32)
     if not (len(samples) == len(a) == len(b)):
