@@ -84,6 +84,8 @@ def cmd_eval(args) -> int:
     quality = None
     if args.samples:  # first: a sampler the net cannot run is refused before the bound's work
         labels = spec.load_labels() if spec.load_labels is not None else None
+        if not args.quiet:
+            print(f"drawing up to {args.samples} samples ({args.sampler}) for the quality metrics ...", flush=True)
         quality = sample_quality(spec, net, jax.random.fold_in(key, 1), train, test, num=args.samples,
                                  num_steps=args.sample_steps, sampler=args.sampler, labels=labels)
     report = test_bound(spec, net, test, key, num_steps=args.steps, num_mc=args.num_mc,
