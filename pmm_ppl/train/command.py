@@ -85,7 +85,8 @@ def cmd_eval(args) -> int:
     if args.samples:  # first: a sampler the net cannot run is refused before the bound's work
         labels = spec.load_labels() if spec.load_labels is not None else None
         if not args.quiet:
-            print(f"drawing up to {args.samples} samples ({args.sampler}) for the quality metrics ...", flush=True)
+            print(f"drawing up to {args.samples} samples ({args.sampler or spec.default_sampler} sampler) for the "
+                  "quality metrics ...", flush=True)
         quality = sample_quality(spec, net, jax.random.fold_in(key, 1), train, test, num=args.samples,
                                  num_steps=args.sample_steps, sampler=args.sampler, labels=labels)
     report = test_bound(spec, net, test, key, num_steps=args.steps, num_mc=args.num_mc,
@@ -152,9 +153,10 @@ def add_parser(sub) -> None:
                    help="samples drawn for the quality metrics, each compared with two held-out halves of as many test "
                         "examples (at most half the test set; default 256; 0: no quality metrics)")
     p.add_argument("--sample-steps", type=int_at_least(1), help="sampling steps for the quality metrics (default: the model's)")
-    p.add_argument("--sampler", choices=("plug_in", "ancestral"), default="plug_in",
+    p.add_argument("--sampler", choices=("plug_in", "ancestral"),
                    help="sampler for the quality metrics: plug_in (observe at the net's mean) or ancestral (at a draw "
-                        "from its per-coordinate posterior; nets with a level head)")
+                        "from its per-coordinate posterior; level or mixture heads, token models); default: the "
+                        "model's own choice")
     p.add_argument("--json", help="also write the bound and the quality metrics to this JSON file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--seed", type=int_at_least(0), default=0)

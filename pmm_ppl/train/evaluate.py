@@ -190,13 +190,14 @@ def quality_of_samples(spec: ModelSpec, samples: Any, a: Any, b: Any, train: Any
 
 
 def sample_quality(spec: ModelSpec, denoiser: Any, key: jax.Array, train: Any, test: Any, *, num: int = 256,
-                   num_steps: int | None = None, sampler: str = "plug_in", labels: tuple[Any, Any] | None = None,
+                   num_steps: int | None = None, sampler: str | None = None, labels: tuple[Any, Any] | None = None,
                    k: int = 3, cache: str | None = None) -> QualityReport:
     """Sample-quality metrics of a trained model, each next to its held-out reference.
 
     The test set (stored form, as from ``spec.load_data()``) is cut into two disjoint halves ``a`` and
     ``b`` of ``n = min(num, len(test) // 2)`` rows (:func:`heldout_halves`, with one half of ``key``);
-    ``n`` samples are drawn with the other half (``num_steps``, ``sampler`` as in :func:`draw_samples`).
+    ``n`` samples are drawn with the other half (``num_steps``, ``sampler`` as in :func:`draw_samples`,
+    default the model's; the samples are draws from the model's reconstruction law, ``output="draw"``).
     Each two-sample statistic compares the samples with ``a`` and, as the noise floor, ``b`` with ``a``:
 
     - every model: the energy distance in the pair's data space;
@@ -209,6 +210,7 @@ def sample_quality(spec: ModelSpec, denoiser: Any, key: jax.Array, train: Any, t
     """
     t0 = time.perf_counter()
     steps = _given_or(num_steps, spec.sample_steps, "num_steps")
+    sampler = spec.default_sampler if sampler is None else sampler
     split_key, sample_key = jax.random.split(key)
     a, b = heldout_halves(test, num, split_key, k)
     samples = draw_samples(spec, denoiser, sample_key, len(a), steps, sampler=sampler)
