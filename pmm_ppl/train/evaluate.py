@@ -107,7 +107,7 @@ def test_bound(spec: ModelSpec, denoiser: Any, test_data: np.ndarray, key: jax.A
 
 def draw_samples(spec: ModelSpec, denoiser: Any, key: jax.Array, num: int, num_steps: int | None = None,
                  sampler: str | None = None, output: str = "draw") -> np.ndarray:
-    """``num`` samples from the trained model (``num_steps`` default: the model's) with the plug-in or the
+    r"""``num`` samples from the trained model (``num_steps`` default: the model's) with the plug-in or the
     ancestral sampler (default: the model's ``default_sampler``; the ancestral one needs a distributional
     net: a level or mixture head, or a token model).
     ``output="draw"`` (default): draws from the model's reconstruction law, the one whose likelihood
