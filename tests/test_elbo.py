@@ -297,7 +297,8 @@ def test_zero_initialised_level_net_gives_a_finite_bound():
     for every example when its weights were baked into the jitted bound as constants (XLA:CPU,
     jax 0.10.2: ``softmax(base + h @ Z)`` with a constant all-zero ``Z`` returns NaN
     nondeterministically).  With the weights as arguments the bound is finite; with ``F = 0`` the
-    net snaps to the grid at A_max = 1e4, so the reconstruction term is ~0."""
+    net snaps to the grid at A_max = 1e4, so the reconstruction term is ~0.  The ancestral receiver
+    on the same net: the exact value (comment below)."""
     levels = np.linspace(-1.0, 1.0, 17)
     x = levels[np.random.default_rng(0).integers(0, 17, (4, 8, 8))]
     backbone = MLP((8, 8), out_shape=(8, 8, 17), zero_init_output=True, rngs=nnx.Rngs(0), width=8, depth=1)
@@ -306,3 +307,11 @@ def test_zero_initialised_level_net_gives_a_finite_bound():
     assert np.all(np.isfinite(np.asarray(e.kl_per_step))) and np.all(np.isfinite(np.asarray(e.nats))), np.asarray(e.nats)
     assert np.all(np.asarray(e.kl) > 0)
     assert np.all(np.asarray(e.recon) < 1e-3), np.asarray(e.recon)
+    # the ancestral receiver reads the module's posterior (level probabilities).  With F = 0 that is the exact
+    # posterior of the independent-pixel prior p(c_k) ~ N(c_k; -0.39, 0.75^2) on the grid, so the receiver
+    # is that prior's true predictive and the path-wise bound telescopes to -sum_d log p(x_d) (+ recon ~ 0)
+    anc = discrete_elbo(NN, net, jax.random.PRNGKey(13), x, NN_SCHED, 16, recon=NN_RECON, num_mc=2, mode="chain", receiver="ancestral")
+    log_prior = -((levels + 0.39) ** 2) / (2 * 0.75**2)
+    log_prior -= np.log(np.exp(log_prior).sum())
+    exact = -log_prior[np.rint((x + 1.0) * 8).astype(int)].reshape(4, -1).sum(1)
+    np.testing.assert_allclose(np.asarray(anc.nats), exact, rtol=1e-4)
