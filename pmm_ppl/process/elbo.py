@@ -68,8 +68,9 @@ measure of the plug-in model is the true law of the posterior path, and :math:`\
 :math:`\pi(\cdot|E^*x)` instead of the true predictive mixture) and tightens as ``T`` grows.  For
 the other pairs (``plug_in_exact`` ``"unit_steps"`` with steps of more than one trial, or ``"no"``)
 the plug-in model's path law differs from the true one even as ``T`` grows: its bound stays valid
-(it bounds that model's :math:`-\log p_T`) but is not tight; the ancestral receiver's discrete bound
-is the one that approaches the truth for every pair.
+(it bounds that model's :math:`-\log p_T`) but is not tight.  For those pairs use the ancestral
+receiver: its model converges to the true one as the steps shrink, for every pair
+(:mod:`pmm_ppl.process.kernels`), and for one coordinate it is exact at every ``T``.
 
 Reconstruction (the discretisation, explicit).  ``recon`` is a law from
 :mod:`pmm_ppl.conjugate.reconstruction` (discretised Gaussian for images on a grid, Gaussian density,
