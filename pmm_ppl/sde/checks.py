@@ -344,9 +344,9 @@ def check_cox_categorical(seed: int = 0, num_paths: int = 8000, num_classes: int
 
 
 def tau_leap_pmf(prob: CountProblem, a_grid: np.ndarray, n_max: int) -> np.ndarray:
-    """Exact law of :math:`N` after tau-leaping on ``a_grid`` over counts :math:`0..n_{\max}`
+    """Exact law of :math:`N` after tau-leaping on ``a_grid`` over counts :math:`0..n_{\\max}`
     (:func:`pmm_ppl.sde.cox.count_chain_pmf` with the plug-in receiver: transitions
-    Poisson(:math:`\alpha_i\,m(n, A_{i-1})`)), as a float64 array."""
+    Poisson(:math:`\\alpha_i\\,m(n, A_{i-1})`)), as a float64 array."""
     return np.asarray(X.count_chain_pmf(prob.pair, prob.oracle(), np.asarray(a_grid), int(n_max)), np.float64)
 
 
