@@ -37,7 +37,8 @@ per atom :math:`\mathcal L_T(x_j)` may fall below :math:`-\log w_j` wherever :ma
 For a single coordinate and the exact posterior the ancestral receiver *is* the true predictive
 :math:`p^*(y_i \mid y_{<i})` at every ``T`` (so :math:`p_T` is the true law of :math:`\mu_T` pushed
 through :math:`p_{\mathrm{rec}}`), and its path-wise bound (``mode="chain"``) telescopes to
-:math:`-\log w_j + E_q[-\log p^*(x_j \mid y_{1:T}) - \log p_{\mathrm{rec}}]`.  With several
+:math:`-\log w_j + E_q[\log p^*(x_j \mid y_{1:T}) - \log p_{\mathrm{rec}}(x_j \mid \mu_T)]` (the first
+expectation is :math:`\le 0` and vanishes when :math:`A_{\max}` separates the atoms).  With several
 coordinates the per-coordinate mixture drops their correlation within a step: exact only as the
 steps shrink.
 
