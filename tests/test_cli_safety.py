@@ -205,6 +205,10 @@ def test_zero_is_never_read_as_the_default(trained):
     for kwargs, name in [({"num_steps": 0}, "num_steps"), ({"num_mc": 0}, "num_mc"), ({"max_examples": 0}, "max_examples")]:
         with pytest.raises(PMMInputError, match=f"^{name}:"):
             test_bound(spec, net, test, jax.random.key(0), **kwargs)
+    for kwargs, name in [({"receiver": "mixture"}, "receiver"), ({"receiver": "ancestral", "continuous": True}, "receiver"),
+                         ({"receiver": "ancestral"}, "denoiser")]:  # this net gives a mean only, no posterior
+        with pytest.raises(PMMInputError, match=f"^{name}:"):
+            test_bound(spec, net, test, jax.random.key(0), **kwargs)
     with pytest.raises(PMMInputError, match="^num_steps:"):
         draw_samples(spec, net, jax.random.key(0), 4, num_steps=0)
     with pytest.raises(PMMInputError, match="^num:"):

@@ -358,6 +358,12 @@ class ConjugatePair(abc.ABC):
         """Draw :math:`y \\sim \\pi_\\alpha(\\cdot \\mid \\mathrm{link}(x))` (used by simulations and the sampler)."""
         return self.observation(self.link(x), alpha).sample(key)
 
+    def observation_log_prob(self, y: Array, x: Array, alpha: Array) -> Array:
+        """:math:`\\log \\pi_\\alpha(y \\mid \\mathrm{link}(x))` per coordinate (the batch shape of ``x`` and
+        ``y`` broadcast; an event axis is summed): the density of :meth:`sample_observation`'s draws,
+        used by the likelihood bound's ancestral receiver."""
+        return self.observation(self.link(x), alpha).log_prob(y)
+
     def sample_data(self, key: Array, batch_shape: tuple[int, ...] = ()) -> Array:
         """Draw data from the prior (used by SBC and property tests)."""
         return self.prior().sample(key, batch_shape)

@@ -1,27 +1,57 @@
 r"""The likelihood bound (ELBO) of a PMM model, in discrete and continuous time.
 
-The model (docs/design.md sections 4-5).  With a schedule discretised into ``T`` steps (grid
-:math:`t_0 = 0 < \dots < t_T = 1`, accuracies :math:`\alpha_i`), the generative model draws
-:math:`y_i \sim \pi_{\alpha_i}(\cdot \mid \mathrm{link}(f(\mu_{i-1}, t_{i-1})))` and folds each
-:math:`y_i` into the conjugate posterior (so :math:`\mu_{i-1}` is a function of :math:`y_{<i}`),
-then emits the datum from a reconstruction law :math:`p_{\mathrm{rec}}(x \mid \mu_T)`.  The
-variational (forward) process is the PMM flow itself,
-:math:`q(y_i \mid x) = \pi_{\alpha_i}(\cdot \mid \mathrm{link}(x))`, so
+The models (docs/design.md sections 4-5).  With a schedule discretised into ``T`` steps (grid
+:math:`t_0 = 0 < \dots < t_T = 1`, accuracies :math:`\alpha_i`), a PMM sampler draws observations
+:math:`y_i` from a *receiver* law :math:`p(y_i \mid \mu_{i-1})` and folds each into the conjugate
+posterior (so :math:`\mu_{i-1}` is a function of :math:`y_{<i}`), then emits the datum from a
+reconstruction law :math:`p_{\mathrm{rec}}(x \mid \mu_T)`.  Two receivers, one per sampler of
+:mod:`pmm_ppl.process.kernels` (``receiver``):
+
+* ``"plug_in"``: :math:`p(y_i \mid \mu_{i-1}) = \pi_{\alpha_i}(y_i \mid \mathrm{link}(\hat x))`,
+  :math:`\hat x = f(\mu_{i-1}, t_{i-1})` the denoiser's mean;
+* ``"ancestral"``: :math:`p(y_i \mid \mu_{i-1}) = \prod_d \sum_j q_{dj}\, \pi_{\alpha_i}(y_{i,d} \mid
+  \mathrm{link}(x_{dj}))`, the channel averaged over the denoiser's per-coordinate posterior
+  :math:`q_d = \sum_j q_{dj} \delta_{x_{dj}}` (``denoiser.posterior(mu, t)``, discrete: the exact
+  oracles of finite targets and the level heads give one).
+
+Call :math:`p_T(x)` the resulting law of the datum.  The variational (forward) process is the PMM
+flow itself, :math:`q(y_i \mid x) = \pi_{\alpha_i}(\cdot \mid \mathrm{link}(x))`, so for either receiver
 
 .. math::
 
-   -\log p(x) \;\le\; \mathcal L_T(x) = \sum_{i=1}^T E_q\,
-     KL\big(\pi_{\alpha_i}(\cdot|x) \,\|\, \pi_{\alpha_i}(\cdot|f(\mu_{i-1}, t_{i-1}))\big)
+   -\log p_T(x) \;\le\; \mathcal L_T(x) = \sum_{i=1}^T E_q\,
+     KL\big(\pi_{\alpha_i}(\cdot|x) \,\|\, p(\cdot \mid \mu_{i-1})\big)
      \;+\; E_q\big[-\log p_{\mathrm{rec}}(x \mid \mu_T)\big].
+
+For the plug-in receiver the KL is the pair's closed form ``pair.divergence(x, xhat, alpha)``.  For
+the ancestral receiver it factorises over coordinates, and each factor
+:math:`KL(\pi_\alpha(\cdot|x_d) \| \sum_j q_{dj}\pi_\alpha(\cdot|x_{dj}))` has no closed form; it is
+estimated with one draw :math:`y \sim \pi_\alpha(\cdot|x)` as :math:`\log\pi_\alpha(y|x_d) -
+\log\sum_j q_{dj}\pi_\alpha(y|x_{dj})` (a log-sum-exp over the atoms of ``pair.observation_log_prob``):
+unbiased, because the mixture's density is computed exactly.
+
+What the bound bounds.  :math:`\mathcal L_T(x) \ge -\log p_T(x)` holds for every datum.  Against the
+data law :math:`p^*` only the average holds: :math:`E_{p^*}\mathcal L_T \ge E_{p^*}[-\log p_T] \ge
+H(p^*)` (Gibbs), so for a finite target :math:`\sum_j w_j \mathcal L_T(x_j) \ge -\sum_j w_j \log w_j`;
+per atom :math:`\mathcal L_T(x_j)` may fall below :math:`-\log w_j` wherever :math:`p_T(x_j) > w_j`.
+For a single coordinate and the exact posterior the ancestral receiver *is* the true predictive
+:math:`p^*(y_i \mid y_{<i})` at every ``T`` (so :math:`p_T` is the true law of :math:`\mu_T` pushed
+through :math:`p_{\mathrm{rec}}`), and its path-wise bound (``mode="chain"``) telescopes to
+:math:`-\log w_j + E_q[\log p^*(x_j \mid y_{1:T}) - \log p_{\mathrm{rec}}(x_j \mid \mu_T)]` (the first
+expectation is :math:`\le 0` and vanishes when :math:`A_{\max}` separates the atoms).  With several
+coordinates the per-coordinate mixture drops their correlation within a step: exact only as the
+steps shrink.
 
 The :math:`i`-th KL only involves the state *before* step :math:`i`, whose law under :math:`q` is
 the flow at :math:`A_{i-1}` (docs/design.md section 3).  Two unbiased estimators are offered
 (``mode``): ``"marginal"`` draws an *independent* flow state for every term (the terms are then
 independent, and the variance of the sum is the sum of the variances), ``"chain"`` runs the forward
-chain :math:`y_i \sim \pi_{\alpha_i}(\cdot|x)` and evaluates every term on one path (positively
-correlated terms: usually a larger variance, but it is the literal path-wise ELBO).
+chain :math:`y_i \sim \pi_{\alpha_i}(\cdot|x)` and evaluates every term on one path (the literal
+path-wise ELBO: for the plug-in receiver usually a larger variance, positively correlated terms; for
+the ancestral one it reuses the path's :math:`y_i` as the KL's draw, and its terms telescope where
+the receiver is close to the true predictive, so its variance is small).
 
-Continuous time.  Every channel in the library has a KL linear in the accuracy,
+Continuous time (plug-in receiver).  Every channel in the library has a KL linear in the accuracy,
 :math:`KL(\pi_\alpha(\cdot|x)\|\pi_\alpha(\cdot|\hat x)) = \alpha D_1(x, \hat x)` with
 :math:`D_1` = ``pair.divergence(x, xhat, 1)``; as :math:`T \to \infty`
 
@@ -32,13 +62,16 @@ Continuous time.  Every channel in the library has a KL linear in the accuracy,
 
 estimated with stratified, importance-sampled times (see :func:`continuous_elbo`).  For a pair whose
 channel law is affine in :math:`x` (``pair.plug_in_exact == "limit"``: Normal, Poisson-type, the
-categorical token channel) and the exact denoiser :math:`f = E^*[x|\mu]`, the continuous path
+Poissonised token channel) and the exact denoiser :math:`f = E^*[x|\mu]`, the continuous path
 measure of the plug-in model is the true law of the posterior path, and :math:`\mathcal L_\infty(x) = -\log p^*(x) + E_q[\log p^*(x \mid \mu_{0:1}) -
 \log p_{\mathrm{rec}}(x\mid\mu_1)]`: exact up to the reconstruction gap, which vanishes when
-:math:`A_{\max}` resolves the data.  The discrete bound is looser (the plug-in step uses
+:math:`A_{\max}` resolves the data.  The discrete plug-in bound is looser (the step uses
 :math:`\pi(\cdot|E^*x)` instead of the true predictive mixture) and tightens as ``T`` grows.  For
-the other pairs the plug-in model's path law differs from the true one even as ``T`` grows: the bound
-stays valid (it is an ELBO of that model) but is not tight.
+the other pairs (``plug_in_exact`` ``"unit_steps"`` with steps of more than one trial, or ``"no"``)
+the plug-in model's path law differs from the true one even as ``T`` grows: its bound stays valid
+(it bounds that model's :math:`-\log p_T`) but is not tight.  For those pairs use the ancestral
+receiver: its model converges to the true one as the steps shrink, for every pair
+(:mod:`pmm_ppl.process.kernels`), and for one coordinate it is exact at every ``T``.
 
 Reconstruction (the discretisation, explicit).  ``recon`` is a law from
 :mod:`pmm_ppl.conjugate.reconstruction` (discretised Gaussian for images on a grid, Gaussian density,
@@ -144,6 +177,14 @@ def _accuracy_for_batch(pair: ConjugatePair, a: Array, x: Array) -> Array:
 
 
 # ---------------------------------------------------------------------------------- discrete time
+def _check_receiver(receiver: Any, denoiser: Any) -> None:
+    if receiver not in kernels.STEPS:
+        raise V.PMMInputError(f"receiver: expected one of {sorted(kernels.STEPS)}, got {receiver!r}")
+    if receiver == "ancestral" and not callable(getattr(denoiser, "posterior", None)):
+        raise V.PMMInputError("denoiser: the ancestral receiver needs a denoiser with a per-coordinate posterior, "
+                              "posterior(mu, t) (an exact oracle, a level head, or a PosteriorDenoiser); this one only gives a mean")
+
+
 def _step_capacity(num_steps: int) -> int:
     """Padded length of the step arrays: the next power of two, at least 256, so that every
     ``num_steps <= 256`` (and then each octave) shares one compilation; the loop runs ``num_steps``
@@ -151,8 +192,19 @@ def _step_capacity(num_steps: int) -> int:
     return max(256, 1 << (int(num_steps) - 1).bit_length())
 
 
-@functools.partial(jax.jit, static_argnames=("pair", "den_static", "recon", "num_mc", "chain"))
-def _discrete_impl(pair, den_arrays, den_static, recon, key, x, num_steps, t_grid, a_grid, alphas, num_mc, chain):
+def _ancestral_kl(pair: ConjugatePair, q: Any, x: Array, y: Array, alpha: Array) -> Array:
+    r"""One-draw estimate of :math:`KL\big(\pi_\alpha(\cdot|x) \,\|\, \sum_j q_j \pi_\alpha(\cdot|x_j)\big)` per
+    coordinate, summed per example: :math:`\log\pi_\alpha(y|x) - \log\sum_j q_j\pi_\alpha(y|x_j)` at
+    :math:`y \sim \pi_\alpha(\cdot|x)`; unbiased (the mixture's density is exact: :math:`q` has finite
+    atoms, :func:`.kernels.posterior_atoms`).  ``alpha`` must be positive (the caller masks the others)."""
+    values, log_q = kernels.posterior_atoms(q)  # (B, *coords, J, *event), (B, *coords, J)
+    y_atoms = jnp.expand_dims(y, y.ndim - len(pair.observation_event_shape()))  # J axis before the event
+    log_mix = jax.scipy.special.logsumexp(log_q + pair.observation_log_prob(y_atoms, values, alpha), axis=-1)
+    return _sum_per_example(pair.observation_log_prob(y, x, alpha) - log_mix)
+
+
+@functools.partial(jax.jit, static_argnames=("pair", "den_static", "recon", "num_mc", "chain", "receiver"))
+def _discrete_impl(pair, den_arrays, den_static, recon, key, x, num_steps, t_grid, a_grid, alphas, num_mc, chain, receiver):
     """``t_grid``, ``a_grid`` ``(cap+1,)`` and ``alphas`` ``(cap,)`` padded; ``num_steps`` traced;
     the denoiser arrives split by :func:`partition_denoiser` (its weights are arguments)."""
     denoiser = combine_denoiser(den_arrays, den_static)
@@ -162,18 +214,19 @@ def _discrete_impl(pair, den_arrays, den_static, recon, key, x, num_steps, t_gri
     cap = alphas.shape[0]
     k_steps, k_final = jax.random.split(key)
 
-    def kl_term(mu, i):
-        xhat = denoiser(mu, jnp.full((B,), t_grid[i]))
-        return _sum_per_example(pair.divergence(xr, xhat, alphas[i]))
-
     def body(i, carry):
         state, kls = carry
-        k = jax.random.fold_in(k_steps, i)
-        if chain:
-            kl = kl_term(pair.mean(state), i)
-            state, _ = kernels.observe(pair, k, state, xr, alphas[i])  # the forward chain y ~ pi(. | x)
+        k_flow, k_obs = jax.random.split(jax.random.fold_in(k_steps, i))
+        before = state if chain else pair.flow(k_flow, xr, a_grid[i])  # the state before step i
+        mu, t = pair.mean(before), jnp.full((B,), t_grid[i])
+        if chain or receiver == "ancestral":
+            state, y = kernels.observe(pair, k_obs, before, xr, alphas[i])  # y ~ pi(. | x): the forward chain
+        if receiver == "plug_in":
+            kl = _sum_per_example(pair.divergence(xr, denoiser(mu, t), alphas[i]))
         else:
-            kl = kl_term(pair.mean(pair.flow(k, xr, a_grid[i])), i)
+            positive = alphas[i] > 0  # a step of accuracy 0 observes nothing: KL 0
+            safe = jnp.where(positive, alphas[i], 1.0)
+            kl = jnp.where(positive, _ancestral_kl(pair, denoiser.posterior(mu, t), xr, y, safe), 0.0)
         return state, kls.at[i].set(kl)
 
     init_state = pair.init(pair.batch_shape_of(xr))
@@ -204,13 +257,18 @@ def discrete_elbo(
     recon: Reconstruction | None = None,
     num_mc: int = 16,
     mode: str = "marginal",
+    receiver: str = "plug_in",
 ) -> ELBOEstimate:
-    r"""Monte Carlo estimate of the ``T``-step bound :math:`\mathcal L_T(x) \ge -\log p(x)` per example.
+    r"""Monte Carlo estimate of the ``T``-step bound :math:`\mathcal L_T(x) \ge -\log p_T(x)` per example,
+    :math:`p_T` the ``T``-step model of the sampler named by ``receiver`` (module docstring).
 
     ``x``: ``(N, *data_shape)``; ``denoiser(mu, t)``; ``schedule`` with ``discretise`` (integer
     accuracies for integer-accuracy pairs); ``num_mc`` replicates per example (the standard error
     is over them); ``mode`` ``"marginal"`` (an independent flow draw per term) or ``"chain"`` (one
-    forward path per replicate).  ``recon`` defaults to :func:`default_reconstruction`.  Cost:
+    forward path per replicate).  ``receiver``: ``"plug_in"`` (the closed-form KL to the channel at
+    the denoiser's mean) or ``"ancestral"`` (a one-draw estimate of the KL to the mixture over the
+    denoiser's per-coordinate posterior, ``denoiser.posterior(mu, t)``, which must be discrete:
+    :func:`.kernels.posterior_atoms`).  ``recon`` defaults to :func:`default_reconstruction`.  Cost:
     ``T`` denoiser calls on a batch of ``num_mc * N``.  The step loop is compiled once for every
     ``T <= 256`` (then once per octave) for a given pair, denoiser structure, reconstruction,
     ``num_mc`` and data shape, so sweeping ``T`` is cheap.  The denoiser's array leaves (e.g. an NNX
@@ -222,13 +280,15 @@ def discrete_elbo(
     x, recon = _prepare(pair, x, recon, num_mc)
     if mode not in ("marginal", "chain"):
         raise V.PMMInputError(f"mode: expected 'marginal' or 'chain', got {mode!r}")
+    _check_receiver(receiver, denoiser)
     t_grid, alphas, a_grid = schedule.grid(num_steps, integer=pair.accuracy_kind == "integer")
     T = int(alphas.shape[0])
     pad = _step_capacity(T) - T
     t_grid, a_grid = jnp.pad(t_grid, (0, pad), mode="edge"), jnp.pad(a_grid, (0, pad), mode="edge")
     alphas = jnp.pad(alphas, (0, pad))
     den_arrays, den_static = partition_denoiser(denoiser)
-    est = _discrete_impl(pair, den_arrays, den_static, recon, key, x, jnp.asarray(T, jnp.int32), t_grid, a_grid, alphas, int(num_mc), mode == "chain")
+    est = _discrete_impl(pair, den_arrays, den_static, recon, key, x, jnp.asarray(T, jnp.int32), t_grid, a_grid, alphas, int(num_mc), mode == "chain",
+                         receiver)
     return est._replace(kl_per_step=est.kl_per_step[:, :T])
 
 

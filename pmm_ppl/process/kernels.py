@@ -36,8 +36,10 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpyro.distributions as dist
 
 from pmm_ppl.conjugate.base import ConjugatePair
+from pmm_ppl.conjugate.validation import PMMInputError
 
 Array = jax.Array
 
@@ -71,6 +73,30 @@ class PosteriorDenoiser:
 
     def __call__(self, mu: Array, t: Array) -> Array:
         return self.mean(mu, t)
+
+
+def posterior_atoms(q: Any) -> tuple[Array, Array]:
+    r"""The atoms of a *discrete* per-coordinate posterior: ``(values, log_probs)`` with ``values`` of shape
+    ``(*batch, J, *event)`` and ``log_probs`` ``(*batch, J)`` (``-inf`` for an atom of probability 0), so that
+    :math:`q(x_d) = \sum_j e^{\text{log\_probs}_{dj}}\, \delta_{\text{values}_{dj}}`.
+
+    Two shapes of law are discrete here: a mixture of point masses (``MixtureSameFamily`` of
+    ``Delta`` -- the empirical oracle's posterior, the level heads'), and a ``Categorical`` whose
+    value is its index (counts ``0..K-1`` -- the Poisson-mixture oracle's).  Anything else (e.g. the
+    Gaussian-mixture oracle's continuous posterior) is refused: its mixture density over the
+    channel has no finite sum."""
+    if isinstance(q, dist.MixtureSameFamily) and isinstance(q.component_distribution, dist.Delta):
+        values, probs = q.component_distribution.v, q.mixing_distribution.probs
+    elif isinstance(q, (dist.CategoricalProbs, dist.CategoricalLogits)):
+        probs = q.probs
+        values = jnp.broadcast_to(jnp.arange(probs.shape[-1], dtype=jnp.result_type(float)), probs.shape)
+    else:
+        raise PMMInputError(
+            f"denoiser.posterior: the ancestral receiver needs a discrete per-coordinate posterior (a mixture of "
+            f"point masses, or a Categorical over counts), got {type(q).__name__}")
+    positive = probs > 0
+    log_probs = jnp.where(positive, jnp.log(jnp.where(positive, probs, 1.0)), -jnp.inf)
+    return jnp.asarray(values, jnp.result_type(float)), log_probs
 
 
 Estimate = Callable[[Array, ChainState], Array]
@@ -143,4 +169,4 @@ def scan_steps(step: Callable, pair: ConjugatePair, state: ChainState, estimate:
     return jax.lax.scan(body, state, (keys, t_next, alphas))
 
 
-__all__ = ["STEPS", "ChainState", "PosteriorDenoiser", "StepInfo", "ancestral_step", "init", "observe", "plug_in_step", "scan_steps"]
+__all__ = ["STEPS", "ChainState", "PosteriorDenoiser", "StepInfo", "ancestral_step", "init", "observe", "plug_in_step", "posterior_atoms", "scan_steps"]

@@ -9,8 +9,9 @@ r"""A PMM process: one conjugate pair and one accuracy schedule, with uniform ve
 * and the verbs, each with the same argument order ``(denoiser, key, ...)``:
   ``process.loss(denoiser, key, x)``, the training objective (:func:`~pmm_ppl.process.objectives.pmm_loss`);
   ``process.sample(denoiser, key, num, shape)``, the samplers (:func:`~pmm_ppl.process.sampler.sample`);
-  ``process.bound(denoiser, key, x, num_steps)``, the likelihood bound in discrete time, or in
-  continuous time with ``num_steps=None`` (:mod:`pmm_ppl.process.elbo`).
+  ``process.bound(denoiser, key, x, num_steps, receiver=...)``, the likelihood bound of the plug-in or
+  the ancestral sampler in discrete time, or (plug-in) in continuous time with ``num_steps=None``
+  (:mod:`pmm_ppl.process.elbo`).
 
 A denoiser is called as ``denoiser(mu, t)``.  A network that reads :math:`A(t)` itself (the
 preconditioned and level-head wrappers in :mod:`pmm_ppl.nets`) must have been built with this
@@ -111,18 +112,24 @@ class Process:
 
     def sample(self, denoiser: Denoiser, key: Array, num_samples: int, data_shape: tuple[int, ...], num_steps: int = 200,
                **options: Any) -> Any:
-        """Samples with the plug-in or the ancestral sampler (see :func:`pmm_ppl.process.sampler.sample` for
-        ``options``)."""
+        """Samples with the plug-in (default) or the ancestral sampler (see :func:`pmm_ppl.process.sampler.sample`
+        for ``options``)."""
         self.check_denoiser(denoiser)
         return _sample(self.pair, denoiser, key, num_samples, data_shape, self.schedule, num_steps, **options)
 
-    def bound(self, denoiser: Denoiser, key: Array, x: Any, num_steps: int | None = 256, **options: Any) -> _elbo.ELBOEstimate:
-        """The likelihood bound per example: ``num_steps`` discrete steps, or ``None`` for continuous time
-        (see :func:`pmm_ppl.process.elbo.discrete_elbo` / :func:`~pmm_ppl.process.elbo.continuous_elbo`)."""
+    def bound(self, denoiser: Denoiser, key: Array, x: Any, num_steps: int | None = 256, receiver: str = "plug_in",
+              **options: Any) -> _elbo.ELBOEstimate:
+        """The likelihood bound per example of the sampler named by ``receiver`` (``"plug_in"`` or
+        ``"ancestral"``, as in :meth:`sample`): ``num_steps`` discrete steps, or ``None`` for continuous
+        time, plug-in receiver only (see :func:`pmm_ppl.process.elbo.discrete_elbo` /
+        :func:`~pmm_ppl.process.elbo.continuous_elbo`)."""
         self.check_denoiser(denoiser)
         if num_steps is None:
+            if receiver != "plug_in":
+                raise PMMInputError(f"receiver: the continuous-time bound is written for the plug-in receiver, got {receiver!r}; "
+                                    "pass num_steps for the discrete-time bound of the ancestral sampler")
             return _elbo.continuous_elbo(self.pair, denoiser, key, x, self.schedule, **options)
-        return _elbo.discrete_elbo(self.pair, denoiser, key, x, self.schedule, num_steps, **options)
+        return _elbo.discrete_elbo(self.pair, denoiser, key, x, self.schedule, num_steps, receiver=receiver, **options)
 
 
 def _submodules(denoiser: Any) -> list[Any]:

@@ -344,20 +344,10 @@ def check_cox_categorical(seed: int = 0, num_paths: int = 8000, num_classes: int
 
 
 def tau_leap_pmf(prob: CountProblem, a_grid: np.ndarray, n_max: int) -> np.ndarray:
-    """Exact law of :math:`N` after tau-leaping on ``a_grid`` (forward recursion over counts
-    :math:`0..n_{\\max}` in float64; transitions Poisson(:math:`\\alpha_i\\,m(n, A_{i-1})`))."""
-    m = jax.jit(prob.oracle())
-    n = np.arange(n_max + 1)
-    a0, b0 = prob.pair.prior_shape, prob.pair.prior_rate
-    p = np.zeros(n_max + 1)
-    p[0] = 1.0
-    jumps = n[None, :] - n[:, None]  # (from, to)
-    for a_prev, a_next in zip(a_grid[:-1], a_grid[1:]):
-        mu = (a0 + n) / (b0 + a_prev)
-        rate = (a_next - a_prev) * np.asarray(m(jnp.asarray(mu, jnp.float32), jnp.full(n.shape, a_prev, jnp.float32)), np.float64)
-        trans = np.where(jumps >= 0, stats.poisson.pmf(np.maximum(jumps, 0), rate[:, None]), 0.0)
-        p = p @ trans
-    return p
+    """Exact law of :math:`N` after tau-leaping on ``a_grid`` over counts :math:`0..n_{\\max}`
+    (:func:`pmm_ppl.sde.cox.count_chain_pmf` with the plug-in receiver: transitions
+    Poisson(:math:`\\alpha_i\\,m(n, A_{i-1})`)), as a float64 array."""
+    return np.asarray(X.count_chain_pmf(prob.pair, prob.oracle(), np.asarray(a_grid), int(n_max)), np.float64)
 
 
 def check_tau_leap_order(seed: int = 0, steps=(8, 16, 32, 64, 128), num_paths: int = 20000, mc_steps: int = 8) -> dict:

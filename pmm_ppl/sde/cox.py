@@ -41,6 +41,14 @@ A ``lax.while_loop`` stops at :math:`A_{\max}` or after ``max_proposals`` candid
 
 **Tau-leaping** (:func:`tau_leap`): increments :math:`\Delta N_i \sim \mathrm{Poisson}(\alpha_i\,
 \mathrm{link}(m(\mu_{i-1}, A_{i-1})))` and the conjugate update -- exactly the discrete PMM sampler.
+
+**The exact law of the discrete chain** (:func:`count_chain_pmf`): for one scalar count coordinate
+the state is the count :math:`N` alone (:math:`C` is known from the accuracy), so the law of
+:math:`N` after each step is a vector on :math:`0..N_{\max}` propagated by the step's transition
+matrix :math:`P_i(N, N + k) = \sum_j q_j(N)\, \pi_{\alpha_i}(k \mid x_j)`: one atom
+:math:`\hat x = m(\mu_N, A_{i-1})` of weight one for the plug-in sampler (tau-leaping), the atoms of
+the denoiser's posterior for the ancestral one.  It gives :math:`p_T(x)` exactly (up to the stated
+truncation), the reference for the likelihood bound :math:`\mathcal L_T(x) \ge -\log p_T(x)`.
 """
 
 from __future__ import annotations
@@ -51,7 +59,7 @@ import jax
 import jax.numpy as jnp
 
 from pmm_ppl.conjugate import validation as V
-from pmm_ppl.conjugate.base import RunningMean
+from pmm_ppl.conjugate.base import LinearPair, RunningMean
 from pmm_ppl.process import kernels
 
 Array = jax.Array
@@ -151,3 +159,45 @@ def tau_leap(key: Array, pair: Any, posterior_mean: PosteriorMean, a_grid: Array
     _, ys = kernels.scan_steps(kernels.plug_in_step, pair, state0, estimate, keys, a_grid[1:], jnp.diff(a_grid),
                                collect=lambda state, info: jnp.asarray(info.observation, a_grid.dtype))
     return jnp.concatenate([n0[None], jnp.cumsum(ys, axis=0)], 0)
+
+
+def count_chain_pmf(pair: Any, estimate: Callable[[Array, Array], Any], a_grid: Any, max_count: int,
+                    receiver: str = "plug_in") -> Array:
+    r"""Exact law of the count after the discrete PMM chain over ``a_grid`` for one scalar count coordinate
+    (module docstring): the probabilities of :math:`N_T = 0, \dots,` ``max_count``, shape ``(max_count+1,)``.
+
+    ``estimate(mu, A)`` in the accuracy convention, with ``mu`` and ``A`` of shape ``(max_count+1,)``
+    (one row per count): the posterior mean for ``receiver="plug_in"`` (the law of :func:`tau_leap`),
+    the per-coordinate posterior (discrete, :func:`.kernels.posterior_atoms`) for ``"ancestral"``.
+    Paths that pass ``max_count`` are dropped, so ``1 - pmf.sum()`` is the truncated mass (choose
+    ``max_count`` so that it is negligible).  The pair must be elementwise with the count itself as
+    its statistic (:math:`N_A = \sum_i y_i`, e.g. Gamma-Poisson, Beta-Binomial).  Cost
+    :math:`O(T\,J\,N_{\max}^2)`."""
+    if not isinstance(pair, LinearPair) or pair.event_ndim != 0 or not pair.statistic_is_discrete:
+        raise V.PMMInputError(f"pair: count_chain_pmf needs an elementwise pair with a count statistic, got {getattr(pair, 'name', pair)!r}")
+    if float(pair.statistic(jnp.asarray(3.0), jnp.asarray(5.0))) != 3.0:
+        raise V.PMMInputError(f"pair: count_chain_pmf needs the count itself as the statistic (s(y) = y), got {pair.name!r}")
+    if receiver not in kernels.STEPS:
+        raise V.PMMInputError(f"receiver: expected one of {sorted(kernels.STEPS)}, got {receiver!r}")
+    max_count = V.check_whole_number(max_count, "max_count")
+    a_grid = jnp.asarray(a_grid, dtype=jnp.result_type(float))
+    counts = jnp.arange(max_count + 1, dtype=a_grid.dtype)
+    gap = (counts[None, :] - counts[:, None]).astype(jnp.int32)  # N' - N
+
+    def step(pmf, inp):
+        a, alpha = inp
+        positive = alpha > 0  # a step of accuracy 0 observes nothing
+        safe = jnp.where(positive, alpha, 1.0)
+        out = estimate(count_state(pair, counts, a).mean, jnp.full_like(counts, a))
+        if receiver == "plug_in":
+            values, log_q = jnp.asarray(out)[:, None], jnp.zeros((counts.shape[0], 1), counts.dtype)
+        else:
+            values, log_q = kernels.posterior_atoms(out)  # (N, J)
+        # log P(increment k | N) = log sum_j q_j(N) pi_alpha(k | x_j), shape (N, K)
+        log_inc = jax.scipy.special.logsumexp(
+            log_q[:, :, None] + pair.observation_log_prob(counts[None, None, :], values[:, :, None], safe), axis=1)
+        trans = jnp.where(gap >= 0, jnp.exp(jnp.take_along_axis(log_inc, jnp.clip(gap, 0, max_count), axis=1)), 0.0)
+        return jnp.where(positive, pmf @ trans, pmf), None
+
+    pmf0 = jnp.zeros_like(counts).at[0].set(1.0)
+    return jax.jit(lambda grid: jax.lax.scan(step, pmf0, (grid[:-1], jnp.diff(grid)))[0])(a_grid)

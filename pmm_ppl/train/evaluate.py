@@ -67,11 +67,15 @@ def reconstruction_for(spec: ModelSpec):
 
 def test_bound(spec: ModelSpec, denoiser: Any, test_data: np.ndarray, key: jax.Array, *, num_steps: int | None = None,
                num_mc: int | None = None, batch_size: int = 256, max_examples: int | None = None,
-               progress: bool = False, continuous: bool = False) -> BoundReport:
+               progress: bool = False, continuous: bool = False, receiver: str = "plug_in") -> BoundReport:
     """Average ``T``-step bound over ``test_data`` (first ``max_examples`` rows), or with
     ``continuous=True`` the continuous-time bound (:func:`~pmm_ppl.process.elbo.continuous_elbo`,
     ``num_mc`` time draws per example, default 16; ``num_steps`` is reported as 0).  The ``T``-step
-    bound costs ``T * num_mc`` network calls per example, the continuous one ``2 * num_mc``."""
+    bound costs ``T * num_mc`` network calls per example, the continuous one ``2 * num_mc``.
+    ``receiver``: the sampler whose bound it is, ``"plug_in"`` or ``"ancestral"`` (discrete time only;
+    see :func:`~pmm_ppl.process.elbo.discrete_elbo`)."""
+    if continuous and receiver != "plug_in":
+        raise PMMInputError(f"receiver: the continuous-time bound is written for the plug-in receiver, got {receiver!r}")
     t0 = time.perf_counter()
     num_steps = 0 if continuous else _given_or(num_steps, spec.eval.num_steps, "num_steps")
     num_mc = _given_or(num_mc, 16 if continuous else spec.eval.num_mc, "num_mc", 2)
@@ -87,7 +91,7 @@ def test_bound(spec: ModelSpec, denoiser: Any, test_data: np.ndarray, key: jax.A
             est = continuous_elbo(spec.pair, denoiser, chunk_key, chunk, spec.schedule, recon=recon, num_mc=num_mc)
         else:
             est = discrete_elbo(spec.pair, denoiser, chunk_key, chunk, spec.schedule, num_steps, recon=recon,
-                                num_mc=num_mc)
+                                num_mc=num_mc, receiver=receiver)
         totals.append(np.asarray(est.nats))
     per_example = np.concatenate(totals)
     n = len(per_example)
