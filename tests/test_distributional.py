@@ -76,6 +76,10 @@ def test_ancestral_sampler_runs_on_a_mean_only_token_denoiser():
     mean_only = oracle.mean
     x = np.asarray(process.sample(mean_only, jax.random.key(0), 4000, (1, 3), num_steps=50, sampler="ancestral"))
     _within(x[:, 0].mean(0), np.array([0.2, 0.3, 0.5]), 4000)
+    # ... and the ancestral receiver's bound of a mean-only token net equals the oracle posterior's
+    from_mean = process.bound(mean_only, jax.random.key(5), data, num_steps=8, receiver="ancestral", num_mc=4)
+    from_posterior = process.bound(oracle, jax.random.key(5), data, num_steps=8, receiver="ancestral", num_mc=4)
+    np.testing.assert_allclose(np.asarray(from_mean.nats), np.asarray(from_posterior.nats), rtol=1e-4, atol=1e-4)
     with pytest.raises(PMMInputError, match="per-coordinate posterior"):
         normal = get_pair("normal_normal")
         Process.for_pair(normal).sample(lambda mu, t: mu, jax.random.key(0), 4, (1,), num_steps=4, sampler="ancestral")

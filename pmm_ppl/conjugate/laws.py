@@ -28,6 +28,11 @@ def _log_probs(probs: Array) -> Array:
     return jnp.log(jnp.clip(probs, 1e-30, None))
 
 
+def _log_probs_exact(probs: Array) -> Array:
+    positive = probs > 0
+    return jnp.where(positive, jnp.log(jnp.where(positive, probs, 1.0)), -jnp.inf)
+
+
 class LevelLaw(dist.Distribution):
     """A law on ``levels`` (shape ``(L,)``, increasing) with probabilities ``probs`` of shape ``(*batch, L)``
     per coordinate; batch shape ``probs.shape[:-1]``, scalar events."""
@@ -56,6 +61,11 @@ class LevelLaw(dist.Distribution):
         probs = jnp.broadcast_to(self.probs, jnp.shape(index) + self.probs.shape[-1:])
         return jnp.take_along_axis(_log_probs(probs), index[..., None], axis=-1)[..., 0]
 
+    def atoms(self) -> tuple[Array, Array]:
+        """``(values, log_probs)``: the levels ``(*batch, L)`` and their log-probabilities (``-inf`` for 0)."""
+        values = jnp.broadcast_to(self.levels, self.probs.shape)
+        return values, _log_probs_exact(self.probs)
+
     @property
     def mean(self) -> Array:
         return self.probs @ self.levels
@@ -83,6 +93,12 @@ class OneHotCategorical(dist.Distribution):
 
     def log_prob(self, x: Array) -> Array:
         return jnp.sum(jnp.asarray(x, self.probs.dtype) * _log_probs(self.probs), axis=-1)
+
+    def atoms(self) -> tuple[Array, Array]:
+        """``(values, log_probs)``: the ``K`` one-hot vectors ``(*batch, K, K)`` and their log-probabilities."""
+        k = self.probs.shape[-1]
+        values = jnp.broadcast_to(jnp.eye(k, dtype=self.probs.dtype), self.probs.shape + (k,))
+        return values, _log_probs_exact(self.probs)
 
     @property
     def mean(self) -> Array:

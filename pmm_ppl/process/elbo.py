@@ -100,7 +100,7 @@ from pmm_ppl.conjugate.reconstruction import (
     Reconstruction,
     _sum_per_example,
 )
-from pmm_ppl.process import kernels
+from pmm_ppl.process import distributional, kernels
 from pmm_ppl.process.denoiser_args import combine_denoiser, partition_denoiser
 
 Array = jax.Array
@@ -177,12 +177,13 @@ def _accuracy_for_batch(pair: ConjugatePair, a: Array, x: Array) -> Array:
 
 
 # ---------------------------------------------------------------------------------- discrete time
-def _check_receiver(receiver: Any, denoiser: Any) -> None:
+def _check_receiver(receiver: Any, denoiser: Any, pair: ConjugatePair) -> None:
     if receiver not in kernels.STEPS:
         raise V.PMMInputError(f"receiver: expected one of {sorted(kernels.STEPS)}, got {receiver!r}")
-    if receiver == "ancestral" and not callable(getattr(denoiser, "posterior", None)):
+    if receiver == "ancestral" and not distributional.has_posterior(denoiser, pair):
         raise V.PMMInputError("denoiser: the ancestral receiver needs a denoiser with a per-coordinate posterior, "
-                              "posterior(mu, t) (an exact oracle, a level head, or a PosteriorDenoiser); this one only gives a mean")
+                              "posterior(mu, t) (an exact oracle, a level head, a token model, or a PosteriorDenoiser); "
+                              "this one only gives a mean")
 
 
 def _step_capacity(num_steps: int) -> int:
@@ -208,6 +209,7 @@ def _discrete_impl(pair, den_arrays, den_static, recon, key, x, num_steps, t_gri
     """``t_grid``, ``a_grid`` ``(cap+1,)`` and ``alphas`` ``(cap,)`` padded; ``num_steps`` traced;
     the denoiser arrives split by :func:`partition_denoiser` (its weights are arguments)."""
     denoiser = combine_denoiser(den_arrays, den_static)
+    posterior = distributional.posterior_fn(denoiser, pair) if receiver == "ancestral" else None
     n = x.shape[0]
     xr = _repeat(x, num_mc)
     B = xr.shape[0]
@@ -226,7 +228,7 @@ def _discrete_impl(pair, den_arrays, den_static, recon, key, x, num_steps, t_gri
         else:
             positive = alphas[i] > 0  # a step of accuracy 0 observes nothing: KL 0
             safe = jnp.where(positive, alphas[i], 1.0)
-            kl = jnp.where(positive, _ancestral_kl(pair, denoiser.posterior(mu, t), xr, y, safe), 0.0)
+            kl = jnp.where(positive, _ancestral_kl(pair, posterior(mu, t), xr, y, safe), 0.0)
         return state, kls.at[i].set(kl)
 
     init_state = pair.init(pair.batch_shape_of(xr))
@@ -280,7 +282,7 @@ def discrete_elbo(
     x, recon = _prepare(pair, x, recon, num_mc)
     if mode not in ("marginal", "chain"):
         raise V.PMMInputError(f"mode: expected 'marginal' or 'chain', got {mode!r}")
-    _check_receiver(receiver, denoiser)
+    _check_receiver(receiver, denoiser, pair)
     t_grid, alphas, a_grid = schedule.grid(num_steps, integer=pair.accuracy_kind == "integer")
     T = int(alphas.shape[0])
     pad = _step_capacity(T) - T

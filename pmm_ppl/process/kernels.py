@@ -80,11 +80,15 @@ def posterior_atoms(q: Any) -> tuple[Array, Array]:
     ``(*batch, J, *event)`` and ``log_probs`` ``(*batch, J)`` (``-inf`` for an atom of probability 0), so that
     :math:`q(x_d) = \sum_j e^{\text{log\_probs}_{dj}}\, \delta_{\text{values}_{dj}}`.
 
-    Two shapes of law are discrete here: a mixture of point masses (``MixtureSameFamily`` of
-    ``Delta`` -- the empirical oracle's posterior, the level heads'), and a ``Categorical`` whose
-    value is its index (counts ``0..K-1`` -- the Poisson-mixture oracle's).  Anything else (e.g. the
-    Gaussian-mixture oracle's continuous posterior) is refused: its mixture density over the
+    Discrete laws here: any law with an ``atoms()`` method giving that pair (the level heads'
+    :class:`~pmm_ppl.conjugate.laws.LevelLaw`, a token's
+    :class:`~pmm_ppl.conjugate.laws.OneHotCategorical`), a mixture of point masses (``MixtureSameFamily``
+    of ``Delta`` -- the empirical oracle's posterior), and a ``Categorical`` whose value is its index
+    (counts ``0..K-1`` -- the Poisson-mixture oracle's).  Anything else (e.g. the Gaussian-mixture
+    oracle's or a mixture head's continuous posterior) is refused: its mixture density over the
     channel has no finite sum."""
+    if callable(getattr(q, "atoms", None)):
+        return q.atoms()
     if isinstance(q, dist.MixtureSameFamily) and isinstance(q.component_distribution, dist.Delta):
         values, probs = q.component_distribution.v, q.mixing_distribution.probs
     elif isinstance(q, (dist.CategoricalProbs, dist.CategoricalLogits)):
