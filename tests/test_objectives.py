@@ -21,10 +21,9 @@ import pytest
 import scipy.integrate
 import scipy.special
 import scipy.stats
-
-import pmm_ppl
 from numpyro.distributions.transforms import biject_to
 
+import pmm_ppl
 from pmm_ppl import LinearPair, PMMInputError, get_pair
 from pmm_ppl.process.objectives import WEIGHTINGS, pmm_loss
 from pmm_ppl.process.schedules import GeometricSchedule, PowerSchedule
