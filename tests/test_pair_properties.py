@@ -158,19 +158,19 @@ def test_posterior_mean_is_linear_in_the_statistics_where_the_pair_says_so(name)
 
     @functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})  # compiling dominates
     def run(key):
-        k_x, k_y, k_is = jax.random.split(key, 3)
-        x = pair.sample_data(k_x)
-        ys = jnp.stack([pair.sample_observation(k, x, a) for k, a in zip(jax.random.split(k_y, 3), alphas)])
+        k_draws, k_y = jax.random.split(key)
+        draws = pair.sample_data(k_draws, (IS_DRAWS + 1,))
+        x, draws = draws[0], draws[1:]  # the datum, and the importance-sampling proposals (prior draws)
+        ys = jax.vmap(lambda k, a: pair.sample_observation(k, x, a))(jax.random.split(k_y, 3), alphas)
         state = pair.update_many(pair.init(()), ys, alphas)
-        draws = pair.sample_data(k_is, (IS_DRAWS,))
-        loglik = sum(pair.observation(pair.link(draws), alphas[i]).log_prob(ys[i]) for i in range(3))
+        loglik = jax.vmap(lambda y, a: pair.observation(pair.link(draws), a).log_prob(y))(ys, alphas).sum(0)
         w = jax.nn.softmax(loglik)
         w = w.reshape(w.shape + (1,) * pair.event_ndim)
         est = (w * draws).sum(0)
         se = jnp.sqrt((w**2 * (draws - est) ** 2).sum(0))
         out = dict(mean=pair.mean(state), est=est, se=se, ess=1.0 / (w**2).sum())
         if isinstance(pair, pmm_ppl.LinearPair):
-            s = sum(pair.statistic(ys[i], alphas[i]) for i in range(3))
+            s = jax.vmap(pair.statistic)(ys, alphas).sum(0)
             out["linear"] = (pair.prior_weight * pair.prior_mean + s) / (pair.prior_weight + pair.weight(alphas).sum())
             out["law_mean"] = pair.posterior(state).mean
         return out
