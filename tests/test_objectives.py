@@ -9,7 +9,9 @@ Targets with closed-form oracles (independent of pmm_ppl.process.oracles):
   N = mu (b0 + A) - a0:  E[x | mu] = (a + N) / (b + A).
 
 For every registered pair and every weighting, the minimiser of the expected loss over a finite
-posterior q(x | mu) is its mean (test_every_weighting_is_minimised_by_the_posterior_mean).
+posterior q(x | mu) is its mean (test_every_weighting_is_minimised_by_the_posterior_mean); end to end,
+fits of the continuous-time loss over drawn states recover the closed-form E*[x | mu] for the two targets
+above; in discrete time, the oracle's expected loss is the step sum (so the states fed are the right ones).
 """
 
 import functools
@@ -80,21 +82,6 @@ def newton_fit(per_example, theta0, steps):
     return theta, np.sqrt(np.diag(cov))
 
 
-def discrete_family(T):
-    """Per-step affine denoiser f = theta[i, 0] mu + theta[i, 1], step i read off t = i/T."""
-
-    def make(theta):
-        th = theta.reshape(T, 2)
-
-        def f(mu, t):
-            i = jnp.clip(jnp.round(t * T).astype(jnp.int32), 0, T - 1)
-            return th[i, 0] * mu + th[i, 1]
-
-        return f
-
-    return make
-
-
 def continuous_family(pair, schedule):
     """Three-parameter family containing the oracle at theta = (1, 1, 0)."""
     if pair is NN:
@@ -118,43 +105,6 @@ def continuous_family(pair, schedule):
             return f
 
     return make
-
-
-@pytest.mark.parametrize("pair", [NN, GP], ids=["normal", "gamma_poisson"])
-def test_weightings_share_the_minimiser_discrete(pair):
-    """Per-step affine fits under the three weightings agree with the closed-form E*[x | mu]
-    on the drawn states (RMS error < 3% of the target's s.d.)."""
-    T = 4
-    schedule = GeometricSchedule(a_max=40.0)
-    x = draw_x(pair, jax.random.PRNGKey(1), 20000)
-    key = jax.random.PRNGKey(2)
-    make = discrete_family(T)
-    exact = normal_oracle(schedule) if pair is NN else gamma_oracle(schedule)
-    fits = {}
-    theta_plain = None
-    for weighting in ("plain", "pmm", "elbo"):
-        per_example = lambda th, w=weighting: pmm_loss(pair, schedule, make(th), key, x, weighting=w, num_steps=T).per_example
-        start = jnp.tile(jnp.array([0.0, 1.0]), T) if theta_plain is None else jnp.asarray(theta_plain, jnp.float32)
-        steps = 1 if (pair is NN or weighting != "elbo") else 3  # Poisson KL is not quadratic
-        theta, _ = newton_fit(per_example, start, steps)
-        if weighting == "plain":
-            theta_plain = theta
-        fits[weighting] = jnp.asarray(theta, jnp.float32)
-    # evaluate on the states the loss used: rebuild them with the same key
-    out = pmm_loss(pair, schedule, exact, key, x, weighting="plain", num_steps=T)
-    t = out.t
-    _, k_flow = jax.random.split(key)
-    t_grid, alphas = schedule.discretise(T)
-    acc = schedule.A(t)
-    mu = pair.mean(jax.jit(pair.flow)(k_flow, x, acc))
-    ref = exact(mu, t)
-    sd = S if pair is NN else np.sqrt(GA) / GB
-    for weighting, theta in fits.items():
-        fitted = make(theta)(mu, t)
-        rms = float(jnp.sqrt(jnp.mean((fitted - ref) ** 2)))
-        assert rms < 0.03 * sd, (weighting, rms)
-    # the fits differ from each other by far less than from a wrong answer (E[x] everywhere)
-    assert float(jnp.sqrt(jnp.mean((ref - ref.mean()) ** 2))) > 0.3 * sd
 
 
 @pytest.mark.parametrize("pair", [NN, GP], ids=["normal", "gamma_poisson"])
