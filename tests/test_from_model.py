@@ -28,7 +28,7 @@ from pmm_ppl import PMMInputError, pair_from_model
 ORIGINALS = [
     ("normal_normal", dict(prior_mean_value=0.3, prior_precision=2.5)),
     ("mvn_normal", dict(prior_mean_value=(0.5, -1.0), prior_precision=((2.0, 0.3), (0.3, 1.0)), obs_precision=((1.5, 0.2), (0.2, 0.7)))),
-    ("normal_gamma", dict(prior_loc=0.7, prior_kappa=1.5, prior_shape=3.0, prior_rate=2.5)),
+    ("normal_gamma", dict(prior_loc=0.7, prior_kappa=3.0, prior_shape=3.0, prior_rate=2.5)),
     ("gamma_poisson", dict(prior_shape=2.5, prior_rate=0.8)),
     ("gamma_exponential", dict(prior_shape=3.5, prior_rate=1.2)),
     ("gamma_gamma", dict(prior_shape=2.5, prior_rate=1.7, shape=3.0)),
@@ -135,11 +135,15 @@ def test_wrong_number_of_sites_is_named():
 
 
 def test_recognises_a_user_normal_gamma_model():
-    def model(ys):
+    def model(ys, kappa=3.0):
         tau = numpyro.sample("tau", dist.Gamma(3.0, 2.5))
-        m = numpyro.sample("m", dist.Normal(0.7, 1.0 / jnp.sqrt(1.5 * tau)))
+        m = numpyro.sample("m", dist.Normal(0.7, 1.0 / jnp.sqrt(kappa * tau)))
         with numpyro.plate("data", ys.shape[0]):
             numpyro.sample("y", dist.Normal(m, 1.0 / jnp.sqrt(tau)), obs=ys)
 
-    got = pair_from_model(model, jnp.asarray([0.2, 1.1, 0.9]))
-    _assert_same_pair(got, pmm_ppl.get_pair("normal_gamma", prior_loc=0.7, prior_kappa=1.5, prior_shape=3.0, prior_rate=2.5))
+    ys = jnp.asarray([0.2, 1.1, 0.9])
+    got = pair_from_model(model, ys)
+    _assert_same_pair(got, pmm_ppl.get_pair("normal_gamma", prior_loc=0.7, prior_kappa=3.0, prior_shape=3.0, prior_rate=2.5))
+    # a prior off the Diaconis-Ylvisaker line a_0 = (kappa_0 + 3)/2 is refused, naming the reason
+    with pytest.raises(PMMInputError, match=r"prior_shape: .*Diaconis-Ylvisaker"):
+        pair_from_model(model, ys, kappa=1.5)

@@ -135,3 +135,52 @@ def test_posterior_mean_converges_at_root_A_rate(name):
     assert np.all(np.diff(errs) < 0), f"{name}: error does not shrink with A: {errs}"
     slope = np.polyfit(np.log(ACCURACIES), np.log(errs), 1)[0]
     assert -1.1 <= slope <= -0.4, f"{name}: log-error slope {slope:.3f} (errors {errs})"
+
+
+# ---------------------------------------------------------------------- the posterior mean, and its linearity
+IS_DRAWS = 20000
+
+
+def _accuracies(pair) -> np.ndarray:
+    return np.array([1.0, 2.0, 1.0] if pair.accuracy_kind == "integer" else [0.3, 0.7, 1.0], np.float32)
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_posterior_mean_is_linear_in_the_statistics_where_the_pair_says_so(name):
+    """Three observations of a prior draw.  Independent of the pair's update code, self-normalised importance
+    sampling from the prior (weights: the observation likelihood at ``link(x)``, 20000 draws) gives
+    E[x | y_1..3]; ``pair.mean`` of the updated state agrees within 4.5 standard errors.  A linear pair's claim
+    is checked on top: the mean is (c_0 mu_0 + sum_i s(y_i, alpha_i)) / (c_0 + sum_i w(alpha_i)) from its
+    own statistic and weight, and the mean of its posterior law (``posterior(state).mean``) is that running
+    average (rtol 1e-4).  A pair that is not linear does not offer the linear-pair map."""
+    pair = pmm_ppl.get_pair(name)
+    alphas = jnp.asarray(_accuracies(pair))
+
+    @functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})  # compiling dominates
+    def run(key):
+        k_draws, k_y = jax.random.split(key)
+        draws = pair.sample_data(k_draws, (IS_DRAWS + 1,))
+        x, draws = draws[0], draws[1:]  # the datum, and the importance-sampling proposals (prior draws)
+        ys = jax.vmap(lambda k, a: pair.sample_observation(k, x, a))(jax.random.split(k_y, 3), alphas)
+        state = pair.update_many(pair.init(()), ys, alphas)
+        loglik = jax.vmap(lambda y, a: pair.observation(pair.link(draws), a).log_prob(y))(ys, alphas).sum(0)
+        w = jax.nn.softmax(loglik)
+        w = w.reshape(w.shape + (1,) * pair.event_ndim)
+        est = (w * draws).sum(0)
+        se = jnp.sqrt((w**2 * (draws - est) ** 2).sum(0))
+        out = dict(mean=pair.mean(state), est=est, se=se, ess=1.0 / (w**2).sum())
+        if isinstance(pair, pmm_ppl.LinearPair):
+            s = jax.vmap(pair.statistic)(ys, alphas).sum(0)
+            out["linear"] = (pair.prior_weight * pair.prior_mean + s) / (pair.prior_weight + pair.weight(alphas).sum())
+            out["law_mean"] = pair.posterior(state).mean
+        return out
+
+    out = {k: np.asarray(v, np.float64) for k, v in run(jax.random.key(31)).items()}
+    assert out["ess"] > 200, f"{name}: importance sampling too degenerate (ESS {out['ess']:.0f})"
+    err = np.abs(out["mean"] - out["est"])
+    assert np.all(err <= 4.5 * out["se"] + 1e-4 * (1 + np.abs(out["est"]))), f"{name}: {out['mean']} vs {out['est']} +- {out['se']}"
+    if isinstance(pair, pmm_ppl.LinearPair):
+        np.testing.assert_allclose(out["mean"], out["linear"], rtol=1e-4, atol=1e-5, err_msg=f"{name}: not the running average")
+        np.testing.assert_allclose(out["law_mean"], out["mean"], rtol=1e-4, atol=1e-5, err_msg=f"{name}: posterior law's mean")
+    else:
+        assert not hasattr(pair, "statistic_from_mean") and not hasattr(pair, "gain_at"), name

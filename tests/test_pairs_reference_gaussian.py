@@ -103,12 +103,27 @@ def test_mvn_observation_and_prior_match_scipy():
 
 
 # ====================================================================== normal_gamma
-NG_HYPER = dict(prior_loc=0.5, prior_kappa=2.0, prior_shape=3.0, prior_rate=1.5)
+# data x = (m, m^2 + 1/tau); a_0 = (kappa_0 + 3)/2 = 3 (the Diaconis-Ylvisaker prior the pair requires)
+NG_HYPER = dict(prior_loc=0.5, prior_kappa=3.0, prior_shape=3.0, prior_rate=1.5)
 NG = pmm_ppl.get_pair("normal_gamma", **NG_HYPER)
 
 
 def _summary(z):
     return np.array([z.mean(), ((z - z.mean()) ** 2).sum()])
+
+
+def _x(m, tau):
+    """Data coordinates of (m, tau), float64."""
+    return np.stack([m, m**2 + 1 / tau], -1)
+
+
+def _textbook(zbar, ss, n):
+    """Textbook Normal-Gamma update (kappa, loc, shape, rate) of the prior after the summary of n draws."""
+    h = NG_HYPER
+    kappa = h["prior_kappa"] + n
+    loc = (h["prior_kappa"] * h["prior_loc"] + n * zbar) / kappa
+    rate = h["prior_rate"] + ss / 2 + h["prior_kappa"] * n * (zbar - h["prior_loc"]) ** 2 / (2 * kappa)
+    return kappa, loc, h["prior_shape"] + n / 2, rate
 
 
 def _raw_draw_posterior_unnormalised(z, m, tau):
@@ -122,29 +137,33 @@ def _raw_draw_posterior_unnormalised(z, m, tau):
 
 
 def test_normal_gamma_posterior_vs_quadrature():
+    """Posterior mean of x = (m, m^2 + 1/tau) by quadrature over (m, tau) equals the pair's running average;
+    the posterior density (with the Jacobian tau^2 of tau -> s) equals prior x likelihood / evidence."""
     z = RNG.normal(1.0, 0.7, size=7)
     ns = np.array([3.0, 1.0, 3.0])
     ys = np.stack([_summary(z[:3]), _summary(z[3:4]), _summary(z[4:])])
     state = NG.update_many(NG.init(()), jnp.asarray(ys, jnp.float32), jnp.asarray(ns, jnp.float32))
     mean = np.asarray(NG.mean(state), np.float64)
-    # quadrature on a fine grid around the posterior
     m = np.linspace(mean[0] - 4, mean[0] + 4, 1601)
     tau = np.linspace(1e-6, 12, 2401)
     mm, tt = np.meshgrid(m, tau, indexing="ij")
     dens = np.exp(_raw_draw_posterior_unnormalised(z, mm, tt))
-    norm = integrate.simpson(integrate.simpson(dens, x=tau, axis=1), x=m)
-    e_m = integrate.simpson(integrate.simpson(dens * mm, x=tau, axis=1), x=m) / norm
-    e_tau = integrate.simpson(integrate.simpson(dens * tt, x=tau, axis=1), x=m) / norm
-    np.testing.assert_allclose(mean, [e_m, e_tau], rtol=1e-3)
-    # closed-form evidence (the normaliser) from the state
+    integral = lambda f: integrate.simpson(integrate.simpson(f, x=tau, axis=1), x=m)  # noqa: E731
+    norm = integral(dens)
+    e_m, e_s = integral(dens * mm) / norm, integral(dens * (mm**2 + 1 / np.maximum(tt, 1e-300))) / norm
+    np.testing.assert_allclose(mean, [e_m, e_s], rtol=1e-3)
+    # the state is the textbook posterior: evidence from its hyperparameters
+    kappa, loc, a, b = _textbook(z.mean(), ((z - z.mean()) ** 2).sum(), len(z))
+    np.testing.assert_allclose(float(state.weight), kappa, rtol=1e-6)
+    post = NG.posterior(state)
+    np.testing.assert_allclose([float(post.loc), float(post.concentration), float(post.rate)], [loc, a, b], rtol=1e-4)
     h, n = NG_HYPER, len(z)
-    log_z = (gammaln(state.shape) - gammaln(h["prior_shape"]) + h["prior_shape"] * np.log(h["prior_rate"])
-             - state.shape * np.log(state.rate) + 0.5 * np.log(h["prior_kappa"] / state.kappa) - 0.5 * n * np.log(2 * np.pi))
-    np.testing.assert_allclose(float(log_z), np.log(norm), rtol=1e-4, atol=1e-4)
-    # the posterior density is prior x likelihood / normaliser
-    pts = np.array([[1.0, 1.5], [0.6, 3.0], [1.4, 0.8]])
-    got = np.asarray(NG.posterior(state).log_prob(jnp.asarray(pts, jnp.float32)))
-    ref = _raw_draw_posterior_unnormalised(z, pts[:, 0], pts[:, 1]) - np.log(norm)
+    log_z = (gammaln(a) - gammaln(h["prior_shape"]) + h["prior_shape"] * np.log(h["prior_rate"])
+             - a * np.log(b) + 0.5 * np.log(h["prior_kappa"] / kappa) - 0.5 * n * np.log(2 * np.pi))
+    np.testing.assert_allclose(log_z, np.log(norm), rtol=1e-4, atol=1e-4)
+    pts = np.array([[1.0, 1.5], [0.6, 3.0], [1.4, 0.8]])  # (m, tau)
+    got = np.asarray(post.log_prob(jnp.asarray(_x(pts[:, 0], pts[:, 1]), jnp.float32)))
+    ref = _raw_draw_posterior_unnormalised(z, pts[:, 0], pts[:, 1]) - np.log(norm) + 2 * np.log(pts[:, 1])
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-3)
 
 
@@ -153,7 +172,7 @@ def test_normal_gamma_summary_likelihood_is_raw_likelihood_up_to_a_constant():
     y = jnp.asarray(_summary(z), jnp.float32)
     diffs = []
     for m, tau in [(0.0, 1.0), (1.3, 0.4), (-0.7, 2.5)]:
-        lp_summary = float(NG.observation(jnp.array([m, tau]), 5.0).log_prob(y))
+        lp_summary = float(NG.observation(jnp.asarray(_x(m, tau), jnp.float32), 5.0).log_prob(y))
         lp_raw = stats.norm(m, 1 / np.sqrt(tau)).logpdf(z).sum()
         diffs.append(lp_summary - lp_raw)
     np.testing.assert_allclose(diffs, diffs[0], atol=1e-4)
@@ -161,7 +180,7 @@ def test_normal_gamma_summary_likelihood_is_raw_likelihood_up_to_a_constant():
 
 def test_normal_gamma_predictive_student_t_and_joint_density():
     state = NG.update(NG.init(()), jnp.array([0.8, 2.0]), 4.0)
-    loc, kappa, a, b = (float(v) for v in state)
+    kappa, loc, a, b = _textbook(0.8, 2.0, 4.0)
     # one future draw: Student-t(2a, loc, sqrt(b (kappa + 1) / (a kappa)))
     t_ref = stats.t(2 * a, loc, np.sqrt(b * (kappa + 1) / (a * kappa)))
     zs = np.array([-1.0, 0.3, 0.9, 2.5])
@@ -182,51 +201,59 @@ def test_normal_gamma_predictive_student_t_and_joint_density():
 
 
 def test_normal_gamma_divergence_monte_carlo():
-    x, xhat, n = np.array([0.3, 1.5]), np.array([-0.2, 0.8]), 4.0
-    got = float(NG.divergence(jnp.asarray(x, jnp.float32), jnp.asarray(xhat, jnp.float32), n))
-    p, q = stats.norm(x[0], 1 / np.sqrt(x[1])), stats.norm(xhat[0], 1 / np.sqrt(xhat[1]))
+    (m, tau), (mh, tauh), n = (0.3, 1.5), (-0.2, 0.8), 4.0
+    got = float(NG.divergence(jnp.asarray(_x(m, tau), jnp.float32), jnp.asarray(_x(mh, tauh), jnp.float32), n))
+    p, q = stats.norm(m, 1 / np.sqrt(tau)), stats.norm(mh, 1 / np.sqrt(tauh))
     z = p.rvs(size=(40000,), random_state=RNG)
     llr = n * (p.logpdf(z) - q.logpdf(z))  # n raw draws: n times the one-draw KL
     assert abs(llr.mean() - got) < 4 * llr.std() / np.sqrt(len(llr))
     # the KL between the laws of the n-draw summaries is the same (the summary is sufficient)
-    obs_x, obs_h = NG.observation(jnp.asarray(x, jnp.float32), n), NG.observation(jnp.asarray(xhat, jnp.float32), n)
+    obs_x = NG.observation(jnp.asarray(_x(m, tau), jnp.float32), n)
+    obs_h = NG.observation(jnp.asarray(_x(mh, tauh), jnp.float32), n)
     ys = obs_x.sample(jax.random.key(5), (40000,))
     llr = np.asarray(obs_x.log_prob(ys) - obs_h.log_prob(ys), np.float64)
     assert abs(llr.mean() - got) < 4 * llr.std() / np.sqrt(len(llr))
 
 
 def test_normal_gamma_flow_vs_raw_draw_simulation_and_density():
-    x, a_total, reps = np.array([0.4, 2.0]), 7, 20000
-    states = jax.jit(jax.vmap(lambda k: NG.flow(k, jnp.asarray(x, jnp.float32), float(a_total))))(jax.random.split(jax.random.key(3), reps))
+    (m, tau), a_total, reps = (0.4, 2.0), 7, 20000
+    x = jnp.asarray(_x(m, tau), jnp.float32)
+    states = jax.jit(jax.vmap(lambda k: NG.flow(k, x, float(a_total))))(jax.random.split(jax.random.key(3), reps))
     # independent reference: a_total raw draws, textbook posterior
-    h = NG_HYPER
-    z = RNG.normal(x[0], 1 / np.sqrt(x[1]), size=(reps, a_total))
+    z = RNG.normal(m, 1 / np.sqrt(tau), size=(reps, a_total))
     zbar, ss = z.mean(1), ((z - z.mean(1, keepdims=True)) ** 2).sum(1)
-    kappa = h["prior_kappa"] + a_total
-    loc = (h["prior_kappa"] * h["prior_loc"] + a_total * zbar) / kappa
-    rate = h["prior_rate"] + ss / 2 + h["prior_kappa"] * a_total * (zbar - h["prior_loc"]) ** 2 / (2 * kappa)
-    for got, ref in [(np.asarray(states.loc), loc), (np.asarray(states.rate), rate), (np.asarray(states.rate) ** 2, rate**2)]:
+    kappa, loc, _, rate = _textbook(zbar, ss, a_total)
+    second = loc**2 + 2 * rate / kappa  # E[m^2 + 1/tau] under the textbook posterior: the running average
+    got_mean = np.asarray(states.mean, np.float64)
+    for got, ref in [(got_mean[:, 0], loc), (got_mean[:, 1], second), (got_mean[:, 1] ** 2, second**2)]:
         se = np.sqrt(got.var() / reps + ref.var() / reps)
         assert abs(got.mean() - ref.mean()) < 4 * se, (got.mean(), ref.mean())
-    np.testing.assert_allclose(np.asarray(states.kappa), kappa)
-    np.testing.assert_allclose(np.asarray(states.shape), h["prior_shape"] + a_total / 2)
-    # flow_log_prob: the density of the summary behind the state
-    ref_states = type(states)(*(jnp.asarray(v[:4], jnp.float32) for v in (loc, np.full(reps, kappa), np.full(reps, h["prior_shape"] + a_total / 2), rate)))
-    got = np.asarray(NG.flow_log_prob(ref_states, jnp.asarray(x, jnp.float32), float(a_total)))
-    ref = stats.norm(x[0], 1 / np.sqrt(a_total * x[1])).logpdf(zbar[:4]) + stats.gamma((a_total - 1) / 2, scale=2 / x[1]).logpdf(ss[:4])
+    np.testing.assert_allclose(np.asarray(states.weight), kappa)
+    # flow_log_prob: the density of S = (sum z, sum z^2) behind the state (Jacobian a_total from (zbar, ss))
+    ref_states = pmm_ppl.RunningMean(jnp.full((4,), kappa, jnp.float32), jnp.asarray(np.stack([loc, second], -1)[:4], jnp.float32))
+    got = np.asarray(NG.flow_log_prob(ref_states, x, float(a_total)))
+    ref = (stats.norm(m, 1 / np.sqrt(a_total * tau)).logpdf(zbar[:4]) + stats.gamma((a_total - 1) / 2, scale=2 / tau).logpdf(ss[:4])
+           - np.log(a_total))
     np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-2)
 
 
 def test_normal_gamma_distribution_matches_scipy():
     ng = NG.prior()
-    pts = np.array([[0.1, 0.5], [1.0, 2.0], [-2.0, 1.0]])
+    pts = np.array([[0.1, 0.5], [1.0, 2.0], [-2.0, 1.0]])  # (m, tau)
     h = NG_HYPER
     ref = stats.gamma(h["prior_shape"], scale=1 / h["prior_rate"]).logpdf(pts[:, 1]) + stats.norm(
-        h["prior_loc"], 1 / np.sqrt(h["prior_kappa"] * pts[:, 1])).logpdf(pts[:, 0])
-    np.testing.assert_allclose(np.asarray(ng.log_prob(jnp.asarray(pts, jnp.float32))), ref, rtol=1e-5)
+        h["prior_loc"], 1 / np.sqrt(h["prior_kappa"] * pts[:, 1])).logpdf(pts[:, 0]) + 2 * np.log(pts[:, 1])
+    np.testing.assert_allclose(np.asarray(ng.log_prob(jnp.asarray(_x(pts[:, 0], pts[:, 1]), jnp.float32))), ref, rtol=1e-5)
     draws = np.asarray(ng.sample(jax.random.key(9), (40000,)), np.float64)
     mean, var = np.asarray(ng.mean), np.asarray(ng.variance)
+    np.testing.assert_allclose(mean, NG.prior_mean, rtol=1e-6)  # the Diaconis-Ylvisaker x_0
     assert np.all(np.abs(draws.mean(0) - mean) < 4 * np.sqrt(var / len(draws)))
+    # Var(s) closed form against float64 Monte Carlo of a prior with light tails (a = 9)
+    light = type(ng)(0.7, 2.0, 9.0, 3.0)
+    tau = RNG.gamma(9.0, 1 / 3.0, size=400000)
+    s = _x(RNG.normal(0.7, 1 / np.sqrt(2.0 * tau)), tau)
+    np.testing.assert_allclose(np.asarray(light.variance), s.var(0), rtol=0.02)
+    np.testing.assert_allclose(np.asarray(light.mean), s.mean(0), rtol=0.01)
 
 
 @pytest.mark.parametrize("pair", [MVN, NG], ids=["mvn_normal", "normal_gamma"])

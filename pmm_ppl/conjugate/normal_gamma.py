@@ -1,48 +1,59 @@
-r"""Normal-Gamma: Normal observations with unknown mean and precision.
+r"""Normal-Gamma: Normal observations with unknown mean and precision, as a linear pair in moment coordinates.
 
-Data         :math:`x = (m, \tau)` on the last axis (size 2), :math:`m \in \mathbb{R}`, :math:`\tau > 0`.
-Prior        :math:`\tau \sim \mathrm{Gamma}(a_0, b_0)` (shape, rate), :math:`m \mid \tau \sim N(m_0, 1/(\kappa_0\tau))`.
+Data         :math:`x = (m, s)` on the last axis (size 2) with :math:`s = m^2 + 1/\tau > m^2`: the mean and the
+             second moment :math:`(E z, E z^2)` of the observation law :math:`N(m, 1/\tau)`, i.e. its
+             *mean parameters* (:meth:`NormalGammaPair.data_from_mean_precision` /
+             :meth:`~NormalGammaPair.mean_precision` convert from / to :math:`(m, \tau)`).
+Prior        :math:`\tau \sim \mathrm{Gamma}(a_0, b_0)` (shape, rate), :math:`m \mid \tau \sim N(m_0, 1/(\kappa_0\tau))`,
+             pushed forward to :math:`x` (:class:`NormalGammaMoments`), with :math:`a_0 = (\kappa_0 + 3)/2`:
+             this is the Diaconis-Ylvisaker conjugate prior of the Normal family in its natural parameters
+             :math:`\eta = (m\tau, -\tau/2)`, :math:`p(\eta) \propto \exp(\kappa_0(x_0\cdot\eta - \psi(\eta)))`,
+             :math:`\psi = m^2\tau/2 - \tfrac12\log\tau` (the Jacobian of :math:`\eta \mapsto (m, \tau)` is
+             :math:`\tau/2`, so the power of :math:`\tau` is :math:`\kappa_0/2 + 1 = a_0 - 1/2`).  Under it
+             :math:`E[x] = x_0 = (m_0,\ m_0^2 + 2b_0/\kappa_0)`.  The defaults :math:`\kappa_0 = 1`,
+             :math:`a_0 = 2` satisfy it; another :math:`a_0` is refused (the posterior mean would not be linear).
 Likelihood   the accuracy :math:`n \in \{1, 2, \dots\}` is a number of i.i.d. draws
              :math:`z_1..z_n \sim N(m, 1/\tau)`, observed through their sufficient summary
              :math:`y = (\bar z, ss)`, :math:`ss = \sum_j (z_j - \bar z)^2`:
              :math:`\bar z \sim N(m, 1/(n\tau))` and :math:`ss \sim \mathrm{Gamma}((n-1)/2, \text{rate } \tau/2)`,
              independent (:math:`ss = 0` when :math:`n = 1`).  As a function of :math:`(m, \tau)` this density
              is proportional to the likelihood of the raw draws, so the posterior is the same.
-Update       :math:`\kappa' = \kappa + n`, :math:`m' = (\kappa m + n\bar z)/\kappa'`, :math:`a' = a + n/2`,
-             :math:`b' = b + ss/2 + \kappa n(\bar z - m)^2/(2\kappa')`.  Summaries combine exactly
-             (:math:`N = \sum n_i`, :math:`\bar Z = \sum n_i\bar z_i/N`, :math:`SS = \sum ss_i + \sum n_i(\bar z_i - \bar Z)^2`
-             is the summary of all draws), so a batch update equals the sequential updates in any order.
-Posterior    :math:`\mathrm{NormalGamma}(m', \kappa', a', b')`, mean :math:`(m', a'/b')`.
+Update       linear pair: :math:`s(y, n) = (n\bar z,\ ss + n\bar z^2) = (\sum_j z_j, \sum_j z_j^2)`,
+             :math:`E[s \mid x] = n x`, :math:`w(n) = n`, :math:`c_0 = \kappa_0`, :math:`\mu_0 = x_0`; the state
+             :math:`C = \kappa_0 + N`, :math:`\mu = (\kappa_0 x_0 + S)/C` (:math:`N = \sum n_i`, :math:`S = \sum s_i`)
+             is the textbook update :math:`\kappa' = \kappa_0 + N`, :math:`m' = \mu_1`, :math:`a' = a_0 + N/2 = (C + 3)/2`,
+             :math:`b' = b_0 + SS/2 + \kappa_0 N(\bar Z - m_0)^2/(2\kappa') = C(\mu_2 - \mu_1^2)/2`.
+Posterior    :math:`\mathrm{NormalGamma}(m' = \mu_1, \kappa' = C, a' = (C+3)/2, b' = C(\mu_2 - \mu_1^2)/2)` pushed
+             forward to :math:`x`; mean :math:`(m',\ m'^2 + b'(1 + 1/\kappa')/(a' - 1)) = \mu` (Diaconis-Ylvisaker:
+             exactly the running average).
 Predictive   one future draw: Student-t with :math:`2a` degrees of freedom, location :math:`m` and
              scale :math:`\sqrt{b(\kappa+1)/(a\kappa)}`.  The summary of :math:`n` future draws has
              :math:`\bar z \sim t_{2a}(m, \sqrt{b v/a})` with :math:`v = 1/\kappa + 1/n` and joint density
              :math:`\frac{b^a\,\Gamma(a + 1/2 + k)}{\Gamma(a)\Gamma(k)\sqrt{2\pi v}\,2^k}\, ss^{k-1}
              \big(b + (\bar z - m)^2/(2v) + ss/2\big)^{-(a+1/2+k)}`, :math:`k = (n-1)/2`
              (:class:`NormalSummaryPredictive`).
-Flow         after :math:`A` draws in total, the summary of all of them is
-             :math:`\bar Z \sim N(m, 1/(A\tau))`, :math:`SS \sim \mathrm{Gamma}((A-1)/2, \tau/2)`, independent:
-             it depends on the split :math:`n_1 + \dots + n_t = A` only through :math:`A`; the state is one
-             update of the prior with it (``A = 0``: the prior; ``0 < A < 1``, a non-integer
-             extension, is treated as ``SS = 0``).
+Flow         after :math:`A` draws in total, :math:`S_A = (A\bar Z,\ SS + A\bar Z^2)` with
+             :math:`\bar Z \sim N(m, 1/(A\tau))`, :math:`SS \sim \mathrm{Gamma}((A-1)/2, \tau/2)` independent
+             (:class:`NormalSumLaw`): it depends on the split :math:`n_1 + \dots + n_t = A` only through :math:`A`.
+             ``A = 0``: :math:`S = 0`.  A non-integer :math:`A > 1` (continuous-time training) uses the same law,
+             still with :math:`E[S_A \mid x] = A x`; for :math:`0 < A < 1` it takes :math:`SS = 0`, where
+             :math:`E[S_{A,2} \mid x] = A m^2 + 1/\tau \ne A s` -- no law of :math:`SS \ge 0` can have mean
+             :math:`(A-1)/\tau < 0`, so the pair has no exact continuous-time limit below one draw.
 Divergence   the summary is sufficient, so the KL between the laws of the :math:`n`-draw summaries is that
-             of the raw draws: :math:`n\,KL(N(m, 1/\tau)\|N(\hat m, 1/\hat\tau)) =
-             \tfrac{n}{2}\big(\log(\tau/\hat\tau) + \hat\tau/\tau - 1 + \hat\tau(m - \hat m)^2\big)`.
+             of the raw draws, :math:`n\,KL(N(m, v)\|N(\hat m, \hat v))` with :math:`v = s - m^2`:
+             :math:`\tfrac{n}{2}\big(\log(\hat v/v) + v/\hat v - 1 + (m - \hat m)^2/\hat v\big)`.  In :math:`x`, the
+             Normal's mean parameters, this is the Bregman divergence of the Normal's negative entropy, so its
+             expectation over :math:`x \mid \mu` is minimised by :math:`\hat x = E[x \mid \mu]` (in the old
+             coordinates :math:`(m, \tau)` it was not: the minimiser was
+             :math:`\hat\tau = 1/(E[1/\tau] + \mathrm{Var}(m))`, not :math:`E[\tau]`).
 Plug-in      biased (``plug_in_exact = "no"``): integer steps of n >= 1 Normal draws, whose summary law is
-             not affine in (m, tau).
-
-Not a linear pair: the posterior mean of :math:`\tau`, :math:`a'/b'`, is not a running average of a
-statistic with expectation proportional to :math:`\tau` -- :math:`b'` depends on the data through
-:math:`(\bar z - m)^2`, which mixes the mean into the precision estimate; the state needs the four
-numbers :math:`(m, \kappa, a, b)` (two of which, :math:`\kappa` and :math:`a`, are deterministic given
-:math:`A`).
+             not affine in x (the variance :math:`n(s - m^2)` of :math:`\sum z_j` is quadratic).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,9 +61,10 @@ import numpyro
 import numpyro.distributions as dist
 from jax.scipy.special import gammaln, xlogy
 from numpyro.distributions import constraints
+from numpyro.distributions.transforms import Transform, biject_to
 
 from pmm_ppl.conjugate import validation as V
-from pmm_ppl.conjugate.base import ConjugatePair
+from pmm_ppl.conjugate.base import LinearPair, RunningMean
 from pmm_ppl.conjugate.registry import register
 
 Array = jax.Array
@@ -81,6 +93,66 @@ class _RealAnd(constraints.Constraint):
 
 real_and_positive = _RealAnd(constraints.positive, 1.0)
 real_and_nonnegative = _RealAnd(constraints.nonnegative, 0.0)
+
+
+class _MeanAndSecondMoment(constraints.Constraint):
+    """Support of the data ``x = (m, s)``: a mean and a second moment, ``s > m**2``."""
+
+    event_dim = 1
+
+    def __call__(self, x):
+        x = jnp.asarray(x)
+        m, s = x[..., 0], x[..., 1]
+        return jnp.isfinite(m) & jnp.isfinite(s) & (s > m**2) & (x.shape[-1] == 2)
+
+    def feasible_like(self, prototype):
+        return jnp.broadcast_to(jnp.array([0.0, 1.0], prototype.dtype), prototype.shape)
+
+    def tree_flatten(self):
+        return (), ((), {})
+
+
+mean_and_second_moment = _MeanAndSecondMoment()
+
+
+class MomentsTransform(Transform):
+    """:math:`(u, v) \\in \\mathbb{R}^2 \\mapsto (u,\\ u^2 + e^v)`, onto ``s > m**2`` (``biject_to`` of the data
+    support, e.g. for unconstrained optimisation or NUTS over the data space); log-Jacobian :math:`v`."""
+
+    domain = constraints.real_vector
+    codomain = mean_and_second_moment
+
+    def __call__(self, u):
+        return jnp.stack([u[..., 0], u[..., 0] ** 2 + jnp.exp(u[..., 1])], -1)
+
+    def _inverse(self, x):
+        return jnp.stack([x[..., 0], jnp.log(x[..., 1] - x[..., 0] ** 2)], -1)
+
+    def log_abs_det_jacobian(self, x, y, intermediates=None):
+        return x[..., 1]
+
+    def tree_flatten(self):
+        return (), ((), {})
+
+    def __eq__(self, other):
+        return isinstance(other, MomentsTransform)
+
+
+@biject_to.register(_MeanAndSecondMoment)
+def _biject_to_moments(constraint):
+    return MomentsTransform()
+
+
+def data_from_mean_precision(m, tau) -> jax.Array:
+    """:math:`(m, \\tau) \\mapsto x = (m, m^2 + 1/\\tau)` on a new last axis."""
+    m, tau = jnp.broadcast_arrays(_f(m), _f(tau))
+    return jnp.stack([m, m**2 + 1.0 / tau], -1)
+
+
+def mean_precision(x) -> tuple[jax.Array, jax.Array]:
+    """:math:`x = (m, s) \\mapsto (m, \\tau = 1/(s - m^2))`."""
+    x = _f(x)
+    return x[..., 0], 1.0 / (x[..., 1] - x[..., 0] ** 2)
 
 
 def _f(v) -> Array:
@@ -127,6 +199,48 @@ class NormalGamma(dist.Distribution):
         return jnp.stack([var_m, a / b**2], -1)
 
 
+class NormalGammaMoments(dist.Distribution):
+    r"""Law of :math:`x = (m,\ m^2 + 1/\tau)` when :math:`(m, \tau) \sim \mathrm{NormalGamma}(\mu, \kappa, a, b)`
+    (the pair's prior and posterior).  Density :math:`\mathrm{NormalGamma}(m, \tau)\,\tau^2` at
+    :math:`\tau = 1/(s - m^2)`; mean :math:`(\mu,\ \mu^2 + c\,b/(a-1))` with :math:`c = 1 + 1/\kappa` (finite for
+    :math:`a > 1`); variances :math:`b/(\kappa(a-1))` and, with :math:`u = 1/\tau \sim \mathrm{InvGamma}(a, b)`,
+    :math:`\mathrm{Var}(s) = 2E[u^2]/\kappa^2 + 4\mu^2 E[u]/\kappa + c^2\mathrm{Var}(u)` (finite for :math:`a > 2`)."""
+
+    arg_constraints = NormalGamma.arg_constraints
+    support = mean_and_second_moment
+
+    def __init__(self, loc, kappa, concentration, rate, *, validate_args=None):
+        self.loc, self.kappa, self.concentration, self.rate = jnp.broadcast_arrays(_f(loc), _f(kappa), _f(concentration), _f(rate))
+        super().__init__(batch_shape=jnp.shape(self.loc), event_shape=(2,), validate_args=validate_args)
+
+    def _mean_precision_law(self) -> NormalGamma:
+        return NormalGamma(self.loc, self.kappa, self.concentration, self.rate)
+
+    def sample(self, key, sample_shape=()):
+        theta = self._mean_precision_law().sample(key, sample_shape)
+        return data_from_mean_precision(theta[..., 0], theta[..., 1])
+
+    def log_prob(self, value):
+        m, tau = mean_precision(value)
+        return self._mean_precision_law().log_prob(jnp.stack([m, tau], -1)) + 2.0 * jnp.log(tau)
+
+    @property
+    def mean(self):
+        a, b, c = self.concentration, self.rate, 1.0 + 1.0 / self.kappa
+        second = jnp.where(a > 1, self.loc**2 + c * b / (a - 1.0), jnp.inf)
+        return jnp.stack([self.loc, second], -1)
+
+    @property
+    def variance(self):
+        a, b, k, mu = self.concentration, self.rate, self.kappa, self.loc
+        c = 1.0 + 1.0 / k
+        safe = jnp.where(a > 2, a, 3.0)
+        e_u, e_u2 = b / (safe - 1.0), b**2 / ((safe - 1.0) * (safe - 2.0))
+        var_s = 2.0 * e_u2 / k**2 + 4.0 * mu**2 * e_u / k + c**2 * (e_u2 - e_u**2)
+        var_m = jnp.where(a > 1, b / (k * (a - 1.0)), jnp.inf)
+        return jnp.stack([var_m, jnp.where(a > 2, var_s, jnp.inf)], -1)
+
+
 def _summary_ss_log_prob(ss, tau, n):
     """log Gamma(ss; (n-1)/2, tau/2) for n > 1; for n = 1, ss = 0 exactly (log-mass 0, else -inf)."""
     k = (n - 1.0) / 2.0
@@ -170,6 +284,41 @@ class NormalSummary(dist.Distribution):
     @property
     def mean(self):
         return jnp.stack([self.m, (self.n - 1.0) / self.tau], -1)
+
+
+class NormalSumLaw(dist.Distribution):
+    r"""Law of the summed statistic :math:`S = (\sum_j z_j, \sum_j z_j^2)` of ``n`` i.i.d. draws from
+    :math:`N(m, 1/\tau)`: :math:`S = (n\bar z,\ ss + n\bar z^2)` with :math:`(\bar z, ss) \sim` :class:`NormalSummary`
+    (``n = 0``: :math:`S = 0`; ``0 < n <= 1``: :math:`ss = 0`).  Density: that of the summary at
+    :math:`(s_1/n,\ s_2 - s_1^2/n)` over the Jacobian :math:`n`; ``ss`` is read with a floor at the float
+    rounding of :math:`s_2` (so that a state reconstructed in float32 never reads as an impossible ``ss <= 0``)."""
+
+    arg_constraints = {"m": constraints.real, "tau": constraints.positive, "n": constraints.nonnegative}
+    support = real_and_nonnegative
+
+    def __init__(self, m, tau, n, *, validate_args=None):
+        self.m, self.tau, self.n = jnp.broadcast_arrays(_f(m), _f(tau), _f(n))
+        super().__init__(batch_shape=jnp.shape(self.m), event_shape=(2,), validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        k1, k2 = jax.random.split(key)
+        shape = tuple(sample_shape) + self.batch_shape
+        n = jnp.broadcast_to(self.n, shape)
+        s1 = n * self.m + jnp.sqrt(n / self.tau) * jax.random.normal(k1, shape)
+        within = jnp.where(n > 0, s1**2 / jnp.where(n > 0, n, 1.0), 0.0)
+        return jnp.stack([s1, _sample_ss(k2, self.tau, n, shape) + within], -1)
+
+    def log_prob(self, value):
+        s1, s2 = value[..., 0], value[..., 1]
+        n = self.n
+        zbar = s1 / n
+        floor = jnp.finfo(zbar.dtype).eps * (jnp.abs(s2) + 1e-30)
+        ss = jnp.where(n > 1, jnp.maximum(s2 - s1 * zbar, floor), 0.0)
+        return NormalSummary(self.m, self.tau, n).log_prob(jnp.stack([zbar, ss], -1)) - jnp.log(n)
+
+    @property
+    def mean(self):
+        return self.n[..., None] * data_from_mean_precision(self.m, self.tau)
 
 
 class NormalSummaryPredictive(dist.Distribution):
@@ -222,142 +371,122 @@ class NormalSummaryPredictive(dist.Distribution):
 
 
 # ---------------------------------------------------------------------- the pair
-class NormalGammaState(NamedTuple):
-    """Posterior NormalGamma(loc, kappa, shape, rate); each leaf has the batch shape."""
-
-    loc: Array
-    kappa: Array
-    shape: Array
-    rate: Array
-
-
 @register("normal_gamma")
 @dataclasses.dataclass(frozen=True)
-class NormalGammaPair(ConjugatePair):
-    """Normal-Gamma prior on (mean, precision), n i.i.d. Normal draws per step summarised by (mean, sum of squares)."""
+class NormalGammaPair(LinearPair):
+    """Normal-Gamma prior on (mean, precision) in the moment coordinates x = (m, m^2 + 1/tau); n i.i.d. Normal
+    draws per step summarised by (mean, sum of squares).  A linear pair (Diaconis-Ylvisaker prior)."""
 
     prior_loc: float = 0.0  # m_0
     prior_kappa: float = 1.0  # kappa_0
-    prior_shape: float = 2.0  # a_0
+    prior_shape: float | None = None  # a_0: (kappa_0 + 3)/2, derived when left out (any other value is refused)
     prior_rate: float = 2.0  # b_0
 
     event_ndim = 1
     accuracy_kind = "integer"
-    support_text = "(mean, precision > 0) pairs"
-    plug_in_exact = "no"  # integer steps of Normal draws: the summary's law is not affine in (m, tau)
-    output_head = None  # a real mean and a positive precision: no single head
+    support_text = "(m, s > m^2) = (mean, mean^2 + 1/precision)"
+    plug_in_exact = "no"  # integer steps of Normal draws: the summary's law is not affine in x
+    output_head = None  # a real mean and a second moment above its square: no single head
 
     def __post_init__(self):
         V.check_finite(self.prior_loc, "prior_loc")
         V.check_hyper_positive(self.prior_kappa, "prior_kappa")
-        V.check_hyper_positive(self.prior_shape, "prior_shape")
         V.check_hyper_positive(self.prior_rate, "prior_rate")
+        linear_shape = (float(self.prior_kappa) + 3.0) / 2.0
+        if self.prior_shape is not None:
+            V.check_hyper_positive(self.prior_shape, "prior_shape")
+        if self.prior_shape is not None and abs(float(self.prior_shape) - linear_shape) > 1e-5 * linear_shape:  # float32 slack
+            raise V.PMMInputError(
+                f"prior_shape: the normal_gamma pair needs the Diaconis-Ylvisaker prior a_0 = (kappa_0 + 3)/2 = {linear_shape!r} "
+                f"(prior_kappa = {self.prior_kappa!r}), under which its posterior mean of x = (m, m^2 + 1/tau) is the linear "
+                f"running average; got {self.prior_shape!r}.  Leave prior_shape out to derive it."
+            )
+        object.__setattr__(self, "prior_shape", linear_shape)
+
+    # ------------------------------------------------------------------ coordinates
+    data_from_mean_precision = staticmethod(data_from_mean_precision)
+    mean_precision = staticmethod(mean_precision)
+
+    # ------------------------------------------------------------------ linear-pair constants
+    @property
+    def prior_weight(self) -> float:
+        return float(self.prior_kappa)
+
+    @property
+    def prior_mean(self) -> Array:
+        m0, k0, b0 = float(self.prior_loc), float(self.prior_kappa), float(self.prior_rate)
+        return jnp.asarray([m0, m0**2 + 2.0 * b0 / k0], dtype=jnp.result_type(float))
 
     # ------------------------------------------------------------------ distributions
-    def prior(self) -> NormalGamma:
-        return NormalGamma(self.prior_loc, self.prior_kappa, self.prior_shape, self.prior_rate)
+    def _law(self, state: RunningMean) -> tuple[Array, Array, Array, Array]:
+        """NormalGamma hyperparameters (loc, kappa, shape, rate) of a state (module docstring)."""
+        c, mu = state.weight, state.mean
+        return mu[..., 0], c, (c + 3.0) / 2.0, c * (mu[..., 1] - mu[..., 0] ** 2) / 2.0
+
+    def prior(self) -> NormalGammaMoments:
+        return NormalGammaMoments(self.prior_loc, self.prior_kappa, self.prior_shape, self.prior_rate)
 
     def observation(self, theta, alpha) -> NormalSummary:
-        theta = jnp.asarray(theta)
-        return NormalSummary(theta[..., 0], theta[..., 1], alpha)
+        m, tau = mean_precision(theta)
+        return NormalSummary(m, tau, alpha)
 
     def model(self, ys=None, alphas=None, num_obs=None) -> None:
-        """NUTS-friendly: ``tau ~ Gamma(a0, b0)``, ``m | tau ~ N(m0, 1/(kappa0 tau))`` as two sites, the joint
-        recorded as ``theta = (m, tau)``; summaries ``y_i ~ NormalSummary(m, tau, n_i)``."""
+        """NUTS-friendly: ``tau ~ Gamma(a0, b0)``, ``m | tau ~ N(m0, 1/(kappa0 tau))`` as two sites, the datum
+        recorded as ``theta = (m, m^2 + 1/tau)``; summaries ``y_i ~ NormalSummary(m, tau, n_i)``."""
         tau = numpyro.sample("tau", dist.Gamma(self.prior_shape, self.prior_rate))
         m = numpyro.sample("m", dist.Normal(self.prior_loc, jax.lax.rsqrt(self.prior_kappa * tau)))
-        theta = numpyro.deterministic("theta", jnp.stack([m, tau], -1))
+        numpyro.deterministic("theta", data_from_mean_precision(m, tau))
         n = ys.shape[0] if ys is not None else num_obs
         alphas = _f(alphas)
         alphas = jnp.broadcast_to(alphas, (n,)) if alphas.ndim == 0 else alphas
-        numpyro.sample("y", self.observation(theta, alphas), obs=ys)
+        numpyro.sample("y", NormalSummary(m, tau, alphas), obs=ys)
 
-    # ------------------------------------------------------------------ posterior
-    def init(self, batch_shape: tuple[int, ...] = ()) -> NormalGammaState:
-        full = lambda v: jnp.full(batch_shape, v, dtype=jnp.result_type(float))  # noqa: E731
-        return NormalGammaState(full(self.prior_loc), full(self.prior_kappa), full(self.prior_shape), full(self.prior_rate))
+    def statistic(self, y, alpha) -> Array:
+        """:math:`(n\\bar z,\\ ss + n\\bar z^2)`: the sum and the sum of squares of the ``n`` draws."""
+        y, n = _f(y), _f(alpha)
+        zbar, ss = y[..., 0], y[..., 1]
+        return jnp.stack([n * zbar, ss + n * zbar**2], -1)
 
-    def state_batch_shape(self, state: NormalGammaState) -> tuple[int, ...]:
-        return tuple(jnp.shape(state.loc))
+    def statistic_law(self, x, total_accuracy) -> NormalSumLaw:
+        m, tau = mean_precision(x)
+        return NormalSumLaw(m, tau, total_accuracy)
 
-    @staticmethod
-    def _fold(state: NormalGammaState, n, zbar, ss) -> NormalGammaState:
-        """Fold in the summary ``(zbar, ss)`` of ``n`` draws (``n = 0`` leaves the state unchanged)."""
-        kappa = state.kappa + n
-        loc = (state.kappa * state.loc + n * zbar) / kappa
-        rate = state.rate + 0.5 * ss + 0.5 * state.kappa * n * (zbar - state.loc) ** 2 / kappa
-        return NormalGammaState(loc, kappa, state.shape + 0.5 * n, rate)
+    def posterior(self, state: RunningMean) -> NormalGammaMoments:
+        return NormalGammaMoments(*self._law(state))
 
-    def update(self, state: NormalGammaState, y, alpha) -> NormalGammaState:
-        y = _f(y)
-        return self._fold(state, _f(alpha), y[..., 0], y[..., 1])
-
-    def update_many(self, state: NormalGammaState, ys, alphas) -> NormalGammaState:
-        """Combine the summaries into the summary of all draws, then fold once."""
-        ys = _f(ys)
-        alphas = _f(alphas)
-        alphas = jnp.broadcast_to(alphas, (ys.shape[0],)) if alphas.ndim == 0 else alphas
-        n = alphas.reshape(alphas.shape + (1,) * (ys.ndim - 1 - alphas.ndim))  # (n_obs, batch-rank ones)
-        zbar, ss = ys[..., 0], ys[..., 1]
-        total = n.sum(0)
-        zbar_all = (n * zbar).sum(0) / total
-        ss_all = ss.sum(0) + (n * (zbar - zbar_all) ** 2).sum(0)
-        return self._fold(state, total, zbar_all, ss_all)
-
-    def posterior(self, state: NormalGammaState) -> NormalGamma:
-        return NormalGamma(state.loc, state.kappa, state.shape, state.rate)
-
-    def mean(self, state: NormalGammaState) -> Array:
-        return jnp.stack([state.loc, state.shape / state.rate], -1)
-
-    def predictive(self, state: NormalGammaState, alpha) -> NormalSummaryPredictive:
-        return NormalSummaryPredictive(state.loc, state.kappa, state.shape, state.rate, alpha)
-
-    # ------------------------------------------------------------------ flow
-    def flow(self, key, x, total_accuracy) -> NormalGammaState:
-        x = _f(x)
-        m, tau = x[..., 0], x[..., 1]
-        a = jnp.broadcast_to(_f(total_accuracy), m.shape)
-        k1, k2 = jax.random.split(key)
-        zbar = m + jax.random.normal(k1, m.shape) * jax.lax.rsqrt(jnp.maximum(a, 1.0) * tau)
-        ss = _sample_ss(k2, tau, a, m.shape)
-        return self._fold(self.init(m.shape), a, zbar, ss)
-
-    def flow_log_prob(self, state: NormalGammaState, x, total_accuracy) -> Array:
-        """Log density of the flow state's random part given ``x`` and ``A >= 1``: the summary
-        :math:`(\\bar Z, SS)` is recovered from ``(loc, rate)`` (a map whose Jacobian does not depend on ``x``)
-        and scored under :class:`NormalSummary`."""
-        x = _f(x)
-        a = _f(total_accuracy)
-        k0, m0 = self.prior_kappa, self.prior_loc
-        zbar = (state.kappa * state.loc - k0 * m0) / a
-        ss = 2.0 * (state.rate - self.prior_rate - 0.5 * k0 * a * (zbar - m0) ** 2 / state.kappa)
-        ss = jnp.where(a > 1, jnp.maximum(ss, 0.0), 0.0)  # rounding can leave a tiny negative
-        return NormalSummary(x[..., 0], x[..., 1], a).log_prob(jnp.stack([zbar, ss], -1))
+    def predictive(self, state: RunningMean, alpha) -> NormalSummaryPredictive:
+        return NormalSummaryPredictive(*self._law(state), alpha)
 
     def divergence(self, x, xhat, alpha) -> Array:
-        """:math:`\\tfrac{n}{2}(\\log(\\tau/\\hat\\tau) + \\hat\\tau/\\tau - 1 + \\hat\\tau(m-\\hat m)^2)`."""
+        """:math:`\\tfrac{n}{2}(\\log(\\hat v/v) + v/\\hat v - 1 + (m-\\hat m)^2/\\hat v)`, :math:`v = s - m^2`."""
         x, xhat = _f(x), _f(xhat)
-        m, tau, mh, tauh = x[..., 0], x[..., 1], xhat[..., 0], xhat[..., 1]
-        return 0.5 * _f(alpha) * (jnp.log(tau / tauh) + tauh / tau - 1.0 + tauh * (m - mh) ** 2)
+        m, mh = x[..., 0], xhat[..., 0]
+        v, vh = x[..., 1] - m**2, xhat[..., 1] - mh**2
+        return 0.5 * _f(alpha) * (jnp.log(vh / v) + v / vh - 1.0 + (m - mh) ** 2 / vh)
 
     # ------------------------------------------------------------------ validation
-    def _check_pair(self, value, name: str, second: str, allow_zero: bool):
-        value = V.check_finite(value, name)
-        if V.is_traced(value):
-            return value
-        V.check_event_shape(value, name, (2,))
-        arr = np.asarray(value)[..., 1]
-        ok = arr >= 0 if allow_zero else arr > 0
-        if not np.all(ok):
-            bound = ">= 0" if allow_zero else "> 0"
-            raise V.PMMInputError(f"{name}: the {second} {name}[..., 1] must be {bound}, got min {arr.min()}")
-        return value
-
     def validate_data(self, x, name="x"):
-        """``x = (m, tau)`` with ``tau > 0``."""
-        return self._check_pair(x, name, "precision", allow_zero=False)
+        """``x = (m, s)`` with ``s > m**2`` (``s = m**2 + 1/tau``; see ``data_from_mean_precision``)."""
+        x = V.check_finite(x, name)
+        if V.is_traced(x):
+            return x
+        V.check_event_shape(x, name, (2,))
+        arr = np.asarray(x)
+        bad = ~(arr[..., 1] > arr[..., 0] ** 2)
+        if np.any(bad):
+            raise V.PMMInputError(
+                f"{name}: the second moment {name}[..., 1] must exceed the squared mean {name}[..., 0]**2 "
+                f"(x = (m, m^2 + 1/tau), e.g. from NormalGammaPair.data_from_mean_precision); {int(bad.sum())} value(s) do not"
+            )
+        return x
 
     def validate_observation(self, y, name="y"):
         """``y = (mean of the draws, sum of squared deviations >= 0)``."""
-        return self._check_pair(y, name, "sum of squared deviations", allow_zero=True)
+        y = V.check_finite(y, name)
+        if V.is_traced(y):
+            return y
+        V.check_event_shape(y, name, (2,))
+        ss = np.asarray(y)[..., 1]
+        if not np.all(ss >= 0):
+            raise V.PMMInputError(f"{name}: the sum of squared deviations {name}[..., 1] must be >= 0, got min {ss.min()}")
+        return y
