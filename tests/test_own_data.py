@@ -14,7 +14,7 @@ import pytest
 
 from pmm_ppl.cli import main
 from pmm_ppl.conjugate.validation import PMMInputError
-from pmm_ppl.train.own_data import MAX_LEVELS, plan_own_data
+from pmm_ppl.train.own_data import MAX_LEVELS, model_source, plan_own_data, spec_from_source
 
 TINY = json.dumps({"width": 8, "depth": 1, "log_every": 1})
 EVAL = ["--steps", "2", "--num-mc", "2", "--max-examples", "2", "--quiet"]
@@ -44,7 +44,12 @@ def test_defaults_follow_the_data_shape_and_the_pair(tmp_path):
     assert (plan.net, plan.levels[0], plan.num_train, plan.num_test, plan.unit) == ("levels", 0, 20, 5, "count")
     assert plan.levels[1] >= 20
     np.save(tmp_path / "wide.npy", np.arange(2 * MAX_LEVELS).reshape(-1, 4))
-    assert plan_own_data("gamma_poisson", data=str(tmp_path / "wide.npy")).net == "plain"
+    plan = plan_own_data("gamma_poisson", data=str(tmp_path / "wide.npy"))
+    assert plan.net == "plain"
+    # the model file of a plan builds the spec and loads the same split (the nets are trained by the CLI tests)
+    spec = spec_from_source(model_source(plan), "wide")
+    train, test = spec.load_data()
+    assert spec.data_shape == (4,) and train.shape == (115, 4) and test.shape == (13, 4)
     with pytest.raises(PMMInputError, match="test-fraction"):
         plan_own_data("gamma_poisson", data=str(tmp_path / "counts.npy"), test_fraction=1.0)
     with pytest.raises(PMMInputError, match="use --text"):

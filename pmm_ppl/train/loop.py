@@ -119,9 +119,16 @@ def _check_run_info(run_dir: Path, run_info: dict) -> None:
                                    "break. Resume without changing them, or train into a new --run-dir")
 
 
-def _all_finite(tree: Any) -> bool:
+@jax.jit
+def _finite(tree: Any) -> jax.Array:
     leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
-    return bool(jnp.all(jnp.stack(leaves))) if leaves else True
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def _all_finite(tree: Any) -> bool:
+    """Every floating-point leaf of ``tree`` is finite (one compiled program per tree structure, not one
+    small program per leaf shape)."""
+    return bool(_finite(tree))
 
 
 def data_mesh() -> jax.sharding.Mesh:

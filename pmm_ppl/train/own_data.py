@@ -336,6 +336,7 @@ Edit freely: this file is an ordinary model file (`pmm train THIS_FILE.py`).  Bu
 data file and refuses a changed one; after changing the data, update SHA256 (`sha256sum FILE`).
 """
 
+import jax
 import numpy as np
 from flax import nnx
 
@@ -343,6 +344,13 @@ from pmm_ppl.conjugate.registry import get_pair
 from pmm_ppl.process.schedules import GeometricSchedule, LogLinearSchedule, PowerSchedule  # noqa: F401
 from pmm_ppl.train.own_data import check_data_file
 from pmm_ppl.train.spec import EvalConfig, ModelSpec, TrainConfig
+
+
+def init_key(seed):
+    """The initialisation key: "rbg" initialises about 1.5x faster on CPU than jax's default threefry
+    (measured: 1.7 s against 2.6 s for a small dilated convolution net; the weights differ, not their law)."""
+    return jax.random.key(seed, impl="rbg")
+
 
 DATA = {data!r}
 SHA256 = {sha!r}
@@ -373,7 +381,7 @@ _NETS = {
         from pmm_ppl.nets.mlp import MLP
 
         backbone = MLP(SHAPE, out_shape=SHAPE + (NUM_LEVELS,), width=width, depth=depth, zero_init_output=True,
-                       rngs=nnx.Rngs(seed))
+                       rngs=nnx.Rngs(init_key(seed)))
         return DiscretisedNormalPreconditioned(backbone, pair, schedule, np.linspace(-1.0, 1.0, NUM_LEVELS),
                                                data_mean=DATA_MEAN, data_std=DATA_STD)
 ''',
@@ -389,7 +397,7 @@ _NETS = {
         from pmm_ppl.nets.mlp import MLP
 
         backbone = MLP(SHAPE, out_shape=SHAPE + (HI - LO + 1,), width=width, depth=depth, zero_init_output=True,
-                       rngs=nnx.Rngs(seed))
+                       rngs=nnx.Rngs(init_key(seed)))
         return LevelPosteriorDenoiser(backbone, pair, schedule, np.arange(LO, HI + 1), input_shift=DATA_MEAN,
                                       input_scale=DATA_STD, floor={floor})
 ''',
@@ -401,7 +409,7 @@ _NETS = {
         from pmm_ppl.nets.factory import make_denoiser
 
         return make_denoiser(pair, SHAPE, arch="mlp", schedule=schedule, precondition=True, data_mean=DATA_MEAN,
-                             data_std=DATA_STD, width=width, depth=depth, seed=seed)
+                             data_std=DATA_STD, width=width, depth=depth, seed=seed, rng_impl="rbg")
 ''',
     "plain": '''
     def to_pair(v):
@@ -410,7 +418,7 @@ _NETS = {
     def make_net(seed):
         from pmm_ppl.nets.factory import make_denoiser
 
-        return make_denoiser(pair, SHAPE, arch="mlp", width=width, depth=depth, seed=seed)
+        return make_denoiser(pair, SHAPE, arch="mlp", width=width, depth=depth, seed=seed, rng_impl="rbg")
 ''',
 }
 
@@ -442,8 +450,6 @@ def spec(**overrides) -> ModelSpec:
     check_data_file(DATA, SHA256)
     if TEST is not None:
         check_data_file(TEST, TEST_SHA256)
-    import jax
-
     from pmm_ppl.data.text import decode
     from pmm_ppl.nets.carry_revealed import CarryRevealed
     from pmm_ppl.nets.concentration_input import LogConcentrationInput
@@ -459,7 +465,7 @@ def spec(**overrides) -> ModelSpec:
 
     def make_net(seed):
         inner = DilatedConvNet((LENGTH, K), width=width, num_blocks=blocks, kernel_size=kernel_size,
-                               dilations=dilations, head="simplex", rngs=nnx.Rngs(seed))
+                               dilations=dilations, head="simplex", rngs=nnx.Rngs(init_key(seed)))
         net = LogConcentrationInput(inner, pair, schedule)
         return CarryRevealed(net, pair, schedule) if getattr(pair, "reveals_on_first_count", False) else net
 
