@@ -297,8 +297,11 @@ def _to_unit_grid(v: Any, lo: int, hi: int) -> np.ndarray:
 
 def _plan_text(cls, pair, path, sha, test_path, test_sha, fraction) -> OwnDataPlan:
     if getattr(cls, "output_head", None) != "simplex":
-        raise PMMInputError(f"--pair {pair}: characters need a token pair (one with a probability-vector head, "
-                            "e.g. dirichlet_categorical); use --data for arrays")
+        from pmm_ppl.conjugate.registry import list_pairs, pair_class
+
+        tokens = [n for n in list_pairs() if getattr(pair_class(n), "output_head", None) == "simplex"]
+        raise PMMInputError(f"--pair {pair}: characters need a token pair (one whose data are probability vectors: "
+                            f"{', '.join(tokens)}); use --data for arrays")
     tokens, vocab = load_text_file(path)
     test_tokens = None
     if test_path is not None:
