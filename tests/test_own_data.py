@@ -47,12 +47,12 @@ def test_defaults_follow_the_data_shape_and_the_pair(tmp_path):
     plan = plan_own_data("gamma_poisson", data=str(tmp_path / "wide.npy"))
     assert plan.net == "plain"
     # the model file of a plan builds the spec and loads the same split (the nets are trained by the CLI tests)
-    spec = spec_from_source(model_source(plan), "wide")
+    spec = spec_from_source(model_source(plan))
     train, test = spec.load_data()
     assert spec.data_shape == (4,) and train.shape == (115, 4) and test.shape == (13, 4)
     with pytest.raises(PMMInputError, match="test-fraction"):
         plan_own_data("gamma_poisson", data=str(tmp_path / "counts.npy"), test_fraction=1.0)
-    with pytest.raises(PMMInputError, match="use --text"):
+    with pytest.raises(PMMInputError, match="--text FILE"):
         plan_own_data("dirichlet_categorical", data=str(tmp_path / "counts.npy"))
 
 

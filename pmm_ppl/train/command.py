@@ -77,7 +77,7 @@ def cmd_train_own_data(args) -> int:
     plan = plan_own_data(args.pair, data=args.data, text=args.text, test=args.test, test_fraction=args.test_fraction)
     source = model_source(plan)
     overrides = parse_overrides(args.set)
-    spec = spec_from_source(source, plan.name, **overrides)  # checks the source and the --set keys before writing
+    spec = spec_from_source(source, **overrides)  # checks the source and the --set keys before writing
     print(plan.summary())
     if args.save_model is not None:
         path = Path(args.save_model)
@@ -161,7 +161,9 @@ def cmd_demo(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a model from models/ (or a model .py file), or on your own data file")
+    p = sub.add_parser("train", help="train a model from models/ (or a model .py file), or on your own data file",
+                       usage="pmm train MODEL [options]\n       pmm train --pair NAME (--data FILE | --text FILE) "
+                             "[options]   (pmm train -h: the options)")
     p.add_argument("model", nargs="?", help="model name in models/ (e.g. digits_normal) or a path to a .py file "
                                             "(omit it with --pair/--data/--text)")
     p.add_argument("--run-dir", help="where checkpoints and metrics go (default runs/MODEL)")

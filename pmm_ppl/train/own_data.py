@@ -234,7 +234,8 @@ def plan_own_data(pair: str | None, data: str | None = None, text: str | None = 
         return _plan_text(cls, pair, path, sha, test_path, test_sha, fraction)
 
     if getattr(cls, "output_head", "real") == "simplex":
-        raise PMMInputError(f"--pair {pair}: a token pair trains on characters; use --text FILE")
+        raise PMMInputError(f"--pair {pair}: a token pair trains on the characters of a text file (--text FILE); "
+                            "for arrays of probability vectors write a model file")
     arr = load_array_file(path)
     test_arr = None if test_path is None else load_array_file(test_path)
     if arr.ndim < 2:
@@ -526,13 +527,13 @@ def _positive_head(pair: str) -> bool:
         return False
 
 
-def spec_from_source(source: str, name: str, **overrides):
+def spec_from_source(source: str, **overrides):
     """The :class:`~pmm_ppl.train.spec.ModelSpec` of model-file ``source`` (through a temporary file and
     :func:`~pmm_ppl.train.models.load_spec`, so errors read as for any model file)."""
     from pmm_ppl.train.models import load_spec
 
     with tempfile.TemporaryDirectory(prefix="pmm-own-") as tmp:
-        path = Path(tmp) / f"{name}.py"
+        path = Path(tmp) / "model.py"
         path.write_text(source)
         return load_spec(str(path), **overrides)
 
