@@ -37,9 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -250,7 +248,7 @@ def plan_own_data(pair: str | None, data: str | None = None, text: str | None = 
     allv = arr if test_arr is None else np.concatenate([arr.reshape(len(arr), -1), test_arr.reshape(len(test_arr), -1)])
     lo, hi = _grid_range(allv) if whole else (0, 0)
     grid = whole and 2 <= hi - lo + 1 <= MAX_LEVELS and isinstance(p, LinearPair) and p.event_ndim == 0
-    normal_type = isinstance(p, LinearPair) and head_for_pair(p) == "real"
+    normal_type = isinstance(p, LinearPair) and getattr(p, "output_head", None) == "real"
     if normal_type and grid:
         net, to_pair = "discretised_normal", lambda v: _to_unit_grid(v, lo, hi)
     else:
@@ -269,7 +267,7 @@ def plan_own_data(pair: str | None, data: str | None = None, text: str | None = 
     mean, std = float(stats.mean()), float(stats.std())
     std = std if std > 0 else 1.0
     a_max = float(p.default_a_max) / (std ** 2 if net == "preconditioned" else 1.0)
-    unit = "count" if grid and net == "levels" and head_for_pair(p) == "positive" else "dim"
+    unit = "count" if net == "levels" and p.output_head == "positive" else "dim"
     return OwnDataPlan(pair=pair, kind="array", data=str(path), sha256=sha,
                        test=None if test_path is None else str(test_path), test_sha256=test_sha,
                        test_fraction=fraction, data_shape=tuple(int(d) for d in arr.shape[1:]), num_train=num_train,
