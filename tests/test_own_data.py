@@ -43,6 +43,8 @@ def test_defaults_follow_the_data_shape_and_the_pair(tmp_path):
     plan = plan_own_data("gamma_poisson", data=str(tmp_path / "counts.npy"), test=str(tmp_path / "counts_test.npy"))
     assert (plan.net, plan.levels[0], plan.num_train, plan.num_test, plan.unit) == ("levels", 0, 20, 5, "count")
     assert plan.levels[1] >= 20
+    train, test = spec_from_source(model_source(plan)).load_data()  # --test FILE: all rows train, the file tests
+    assert train.shape == (20, 6) and test.shape == (5, 6) and test.min() >= 20
     np.save(tmp_path / "wide.npy", np.arange(2 * MAX_LEVELS).reshape(-1, 4))
     plan = plan_own_data("gamma_poisson", data=str(tmp_path / "wide.npy"))
     assert plan.net == "plain"
