@@ -125,7 +125,7 @@ def cmd_sample(args) -> int:
         from pmm_ppl.train.plots import write_trajectory
 
         paths = write_trajectory(spec, net, jax.random.key(args.seed), stem, num=min(args.num, 4),
-                                 num_steps=args.steps, overwrite=args.overwrite)
+                                 num_steps=args.steps, overwrite=args.overwrite, sampler=args.sampler)
         print(f"wrote {' and '.join(map(str, paths))}")
     return 0
 

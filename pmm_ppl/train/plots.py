@@ -86,15 +86,17 @@ def plot_metrics(run_dir: str | Path, out: str | Path | None = None, overwrite: 
 
 
 # ---------------------------------------------------------------------------------------------- trajectory
-def sample_trajectory(spec: ModelSpec, net: Any, key: jax.Array, num: int, num_steps: int, frames: int = 8
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(times (F,), means (F, num, *shape), estimates (F, num, *shape))`` of ``num`` chains of the plug-in
-    sampler at ``frames`` evenly spaced steps of ``num_steps`` (the first at the prior, the last at t = 1)."""
+def sample_trajectory(spec: ModelSpec, net: Any, key: jax.Array, num: int, num_steps: int, frames: int = 8,
+                      sampler: str = "plug_in") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(times (F,), means (F, num, *shape), estimates (F, num, *shape))`` of ``num`` chains of the sampler
+    (``"plug_in"`` or ``"ancestral"``) at ``frames`` evenly spaced steps of ``num_steps`` (the first at the
+    prior, the last at t = 1)."""
     from pmm_ppl.process.sampler import sample
 
     num, num_steps = check_whole_number(num, "num"), check_whole_number(num_steps, "num_steps")
     frames = check_whole_number(frames, "frames", 2)
-    _, means = sample(spec.pair, net, key, num, tuple(spec.data_shape), spec.schedule, num_steps, return_trajectory=True)
+    _, means = sample(spec.pair, net, key, num, tuple(spec.data_shape), spec.schedule, num_steps, return_trajectory=True,
+                      sampler=sampler)
     times, _ = spec.schedule.discretise(num_steps, integer=spec.pair.accuracy_kind == "integer")
     idx = np.unique(np.round(np.linspace(0, num_steps, frames)).astype(int))
     means = np.asarray(means)[idx]
@@ -113,13 +115,14 @@ def trajectory_paths(spec: ModelSpec, stem: str | Path) -> list[Path]:
 
 
 def write_trajectory(spec: ModelSpec, net: Any, key: jax.Array, stem: str | Path, num: int = 4,
-                     num_steps: int | None = None, frames: int = 8, overwrite: bool = False) -> list[Path]:
+                     num_steps: int | None = None, frames: int = 8, overwrite: bool = False,
+                     sampler: str = "plug_in") -> list[Path]:
     """Draw ``num`` chains (:func:`sample_trajectory`) and write their trajectory next to ``stem``
     (:func:`trajectory_paths`); returns the paths."""
     path, arrays = paths = trajectory_paths(spec, stem)
     refuse_existing(paths, overwrite, "trajectory output")
     steps = spec.sample_steps if num_steps is None else num_steps
-    times, means, estimates = sample_trajectory(spec, net, key, num, steps, frames)
+    times, means, estimates = sample_trajectory(spec, net, key, num, steps, frames, sampler)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(arrays, times=times, means=means, estimates=estimates)
     if spec.decode is not None:
