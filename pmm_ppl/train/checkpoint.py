@@ -6,6 +6,7 @@ Layout of a run directory::
       spec.json          fingerprint of the model spec (pair, schedule, data shape, weighting)
       metrics.jsonl      one JSON line per logged step
       model.json         the model name and overrides (written by the trainer, read by ``pmm sample/eval``)
+      model.py           the generated model file of an own-data run (``pmm train --pair ... --data ...``)
       checkpoints/<step>/  Orbax checkpoint: {"state": pure-dict pytree, "meta": {...}}
       checkpoints/<step>/pmm_sha256.json   SHA-256 of every file of that checkpoint
 
@@ -40,7 +41,7 @@ class CheckpointError(RuntimeError):
 
 MANIFEST = "pmm_sha256.json"
 #: what a training run writes into its directory (and what ``--overwrite`` removes; nothing else is touched)
-RUN_FILES = ("checkpoints", "metrics.jsonl", "spec.json", "model.json")
+RUN_FILES = ("checkpoints", "metrics.jsonl", "spec.json", "model.json", "model.py")
 
 
 def atomic_write_text(path: Path, text: str) -> None:

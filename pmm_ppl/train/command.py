@@ -1,4 +1,4 @@
-"""``pmm train``, ``pmm sample``, ``pmm eval`` and ``pmm demo``: parse, then call the library."""
+"""``pmm train``, ``pmm sample``, ``pmm eval``, ``pmm plot`` and ``pmm demo``: parse, then call the library."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ def cmd_train(args) -> int:
     from pmm_ppl.train.loop import train
     from pmm_ppl.train.models import load_spec, parse_overrides
 
+    if own_data_args(args):
+        return cmd_train_own_data(args)
+    if args.model is None:
+        from pmm_ppl.conjugate.validation import PMMInputError
+
+        raise PMMInputError("name a MODEL (see models/, or a .py file), or train on your own data with "
+                            "--pair NAME --data FILE (arrays) / --text FILE (characters)")
     overrides = parse_overrides(args.set)
     spec = load_spec(args.model, **overrides)
     if args.distributed:
@@ -47,6 +54,54 @@ def cmd_train(args) -> int:
     return 0
 
 
+OWN_DATA_OPTIONS = ("pair", "data", "text", "test", "test_fraction", "save_model")
+
+
+def own_data_args(args) -> bool:
+    """Whether ``pmm train`` was given any own-data option (``--pair``, ``--data``, ``--text``, ...)."""
+    return any(getattr(args, name, None) is not None for name in OWN_DATA_OPTIONS)
+
+
+def cmd_train_own_data(args) -> int:
+    """``pmm train --pair NAME --data FILE`` / ``--text FILE``: the defaults of :mod:`pmm_ppl.train.own_data`,
+    written out as a model file (the run's ``model.py``, or ``--save-model PATH`` without training)."""
+    from pmm_ppl.conjugate.validation import PMMInputError
+    from pmm_ppl.train.checkpoint import atomic_write_text, latest_step
+    from pmm_ppl.train.loop import train
+    from pmm_ppl.train.models import parse_overrides
+    from pmm_ppl.train.output import refuse_existing
+    from pmm_ppl.train.own_data import model_source, plan_own_data, spec_from_source
+
+    if args.model is not None:
+        raise PMMInputError(f"give a MODEL ({args.model!r}) or --pair/--data/--text, not both")
+    plan = plan_own_data(args.pair, data=args.data, text=args.text, test=args.test, test_fraction=args.test_fraction)
+    source = model_source(plan)
+    overrides = parse_overrides(args.set)
+    spec = spec_from_source(source, **overrides)  # checks the source and the --set keys before writing
+    print(plan.summary())
+    if args.save_model is not None:
+        path = Path(args.save_model)
+        if path.suffix != ".py":
+            raise PMMInputError(f"--save-model: the model file must end in .py, got {str(path)!r}")
+        refuse_existing([path], args.overwrite, "model file")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, source)
+        print(f"wrote {path}: train it with `pmm train {path}`")
+        return 0
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize()
+    run_dir = Path(args.run_dir or f"runs/{plan.name}")
+    run_info = {"model": str((run_dir / "model.py").resolve()), "overrides": overrides, "data": plan.record()}
+    state, _ = train(spec, run_dir, resume=args.resume, max_steps=args.steps, max_seconds=args.seconds,
+                     progress=not args.quiet, run_info=run_info, overwrite=args.overwrite,
+                     run_files={"model.py": source})
+    print(f"trained {spec.name} to step {int(state.step)}: checkpoints in {run_dir}/checkpoints "
+          f"(newest: step {latest_step(run_dir)}); the model file is {run_dir}/model.py")
+    return 0
+
+
 def cmd_sample(args) -> int:
     import jax
 
@@ -59,11 +114,21 @@ def cmd_sample(args) -> int:
     net = load_trained(spec, run_dir)
     stem = Path(args.out) if args.out else run_dir / "samples"
     refuse_existing(sample_paths(spec, stem), args.overwrite, "sample output")  # before the sampling work
+    if args.trajectory:
+        from pmm_ppl.train.plots import trajectory_paths
+
+        refuse_existing(trajectory_paths(spec, stem), args.overwrite, "trajectory output")
     samples = draw_samples(spec, net, jax.random.key(args.seed), args.num, args.steps,
                            sampler=args.sampler or spec.default_sampler,
                            output=args.output)
     out = write_samples(spec, samples, stem, overwrite=args.overwrite)
     print(f"wrote {out}")
+    if args.trajectory:
+        from pmm_ppl.train.plots import write_trajectory
+
+        paths = write_trajectory(spec, net, jax.random.key(args.seed), stem, num=min(args.num, 4),
+                                 num_steps=args.steps, overwrite=args.overwrite, sampler=args.sampler or spec.default_sampler)
+        print(f"wrote {' and '.join(map(str, paths))}")
     return 0
 
 
@@ -105,6 +170,13 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_plot(args) -> int:
+    from pmm_ppl.train.plots import plot_metrics
+
+    print(f"wrote {plot_metrics(Path(args.run), args.out, overwrite=args.overwrite)}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from pmm_ppl.train.demo import run_demo
 
@@ -113,8 +185,11 @@ def cmd_demo(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a model from models/ (or a model .py file)")
-    p.add_argument("model", help="model name in models/ (e.g. digits_normal) or a path to a .py file")
+    p = sub.add_parser("train", help="train a model from models/ (or a model .py file), or on your own data file",
+                       usage="pmm train MODEL [options]\n       pmm train --pair NAME (--data FILE | --text FILE) "
+                             "[options]   (pmm train -h: the options)")
+    p.add_argument("model", nargs="?", help="model name in models/ (e.g. digits_normal) or a path to a .py file "
+                                            "(omit it with --pair/--data/--text)")
     p.add_argument("--run-dir", help="where checkpoints and metrics go (default runs/MODEL)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue exactly from the latest checkpoint")
@@ -125,6 +200,15 @@ def add_parser(sub) -> None:
     p.add_argument("--set", help='JSON overrides passed to the model\'s spec(), e.g. \'{"batch_size": 64}\'')
     p.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() (multi-host)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("own data (instead of MODEL; defaults from the data's shape and the pair)")
+    g.add_argument("--pair", help="conjugate pair to train with (a name from `pmm pairs`)")
+    d = g.add_mutually_exclusive_group()
+    d.add_argument("--data", help="array file: .npy, or .npz holding one array, of shape (N, ...): images, vectors, counts")
+    d.add_argument("--text", help="text file: trains on its characters (with a token pair, one whose data are probability vectors)")
+    t = g.add_mutually_exclusive_group()
+    t.add_argument("--test-fraction", type=float, help="fraction of the data held out for `pmm eval` (default 0.1)")
+    t.add_argument("--test", help="a separate test file of the same kind (instead of a held-out fraction)")
+    g.add_argument("--save-model", metavar="PATH.py", help="write the equivalent model file and stop (no training)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="draw samples from a trained run")
@@ -140,6 +224,9 @@ def add_parser(sub) -> None:
                    help="draw (default): draws from the model's reconstruction law, the one `pmm eval` scores (grid "
                         "levels, integer counts, tokens); denoised: the final estimate f(mu_T, 1); mean: mu_T")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--trajectory", action="store_true",
+                   help="also draw the posterior means mu_t and the denoiser's estimates along 4 chains: "
+                        "STEM_trajectory.png (images, arrays) or .txt (text), and the arrays in STEM_trajectory.npz")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="test-set likelihood bound and sample-quality metrics of a trained run")
@@ -162,6 +249,12 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("plot", help="draw the training curves of a run (metrics.jsonl) into a PNG")
+    p.add_argument("run", help="run directory written by `pmm train` (also while it trains)")
+    p.add_argument("--out", help="PNG path (default RUN/metrics.png)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("demo", help="train the digits model on the CPU (about a minute); write samples.png and a report")
     p.add_argument("--out", default="demo_out", help="output directory (default demo_out)")

@@ -119,9 +119,16 @@ def _check_run_info(run_dir: Path, run_info: dict) -> None:
                                    "break. Resume without changing them, or train into a new --run-dir")
 
 
-def _all_finite(tree: Any) -> bool:
+@jax.jit
+def _finite(tree: Any) -> jax.Array:
     leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
-    return bool(jnp.all(jnp.stack(leaves))) if leaves else True
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def _all_finite(tree: Any) -> bool:
+    """Every floating-point leaf of ``tree`` is finite (one compiled program per tree structure, not one
+    small program per leaf shape)."""
+    return bool(_finite(tree))
 
 
 def data_mesh() -> jax.sharding.Mesh:
@@ -135,10 +142,20 @@ def _append_metrics(path: Path, rows: list[dict]) -> None:
         f.flush()
 
 
+def _metrics_step(line: str) -> int | None:
+    """The step of one ``metrics.jsonl`` line; ``None`` for a blank or partial line (a kill mid-write)."""
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
 def _truncate_metrics(path: Path, last_step: int) -> None:
+    """On resume: keep the rows up to the restored checkpoint (rows are written every log interval, so a
+    killed run has logged steps past its newest checkpoint, which the resumed run logs again)."""
     if not path.exists():
         return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= last_step]
+    keep = [ln for ln in path.read_text().splitlines() if (s := _metrics_step(ln)) is not None and s <= last_step]
     path.write_text("".join(ln + "\n" for ln in keep))
 
 
@@ -153,6 +170,7 @@ def train(
     train_data: np.ndarray | None = None,
     run_info: dict | None = None,
     overwrite: bool = False,
+    run_files: dict[str, str] | None = None,
 ) -> tuple[TrainState, Any]:
     """Train ``spec`` into ``run_dir``; returns the final state and the ``rebuild`` function.
 
@@ -162,7 +180,9 @@ def train(
 
     ``run_info`` (``{"model": name, "overrides": {...}}``) is written to ``run_dir/model.json``
     (atomically, after all checks) so that ``pmm sample/eval`` can rebuild the model; on resume it
-    must match the stored one.  A directory that already holds a run is refused unless
+    must match the stored one.  ``run_files`` (``{file name: text}``, names from
+    :data:`~pmm_ppl.train.checkpoint.RUN_FILES`, e.g. the generated ``model.py`` of an own-data run) are
+    written next to it, also after all checks.  A directory that already holds a run is refused unless
     ``resume`` (continue it) or ``overwrite`` (remove the old run's files first; other files stay).
     Raises :class:`PMMInputError` for bad data or limits, :class:`~pmm_ppl.train.checkpoint.CheckpointError`
     for run-directory conflicts, :class:`TrainingDiverged` for a NaN/inf loss."""
@@ -206,6 +226,8 @@ def train(
         metrics_path.write_text("")
     else:
         _truncate_metrics(metrics_path, int(state.step))
+    for file_name, text in (run_files or {}).items():
+        ckpt.atomic_write_text(run_dir / file_name, text)
     if run_info is not None:
         ckpt.atomic_write_text(run_dir / "model.json", json.dumps(run_info))
 
@@ -223,7 +245,6 @@ def train(
     old_handlers = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
     start_step = int(state.step)
     t0 = time.perf_counter()
-    pending: list[dict] = []
     bar = tqdm(total=max_steps, initial=start_step, disable=not progress, desc=spec.name, dynamic_ncols=True)
     last_log_t, last_log_step = t0, start_step
     step = start_step
@@ -247,21 +268,18 @@ def train(
                 rate = (step - last_log_step) * cfg.batch_size / max(now - last_log_t, 1e-9)
                 row = {"step": step, "loss": loss, "grad_norm": float(m["grad_norm"]), "examples_per_s": rate,
                        "train_seconds": elapsed0 + now - t0}
-                pending.append(row)
+                _append_metrics(metrics_path, [row])  # flushed now: the file grows as the run goes
                 bar.set_postfix(loss=f"{loss:.4g}", ex_s=f"{rate:.0f}")
                 last_log_t, last_log_step = now, step
             bar.update(1)
             if step % cfg.checkpoint_every == 0:
                 if not _all_finite(state):
                     raise TrainingDiverged(_diverged(f"the weights became NaN or infinite by step {step}", run_dir))
-                _append_metrics(metrics_path, pending)
-                pending = []
                 saver.save(step, state, {"train_seconds": elapsed0 + time.perf_counter() - t0})
     finally:
         bar.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
-        _append_metrics(metrics_path, pending)
         if step > start_step and ckpt.latest_step(run_dir) != step and _all_finite(state):
             saver.save(step, state, {"train_seconds": elapsed0 + time.perf_counter() - t0})
         saver.close()
