@@ -145,3 +145,21 @@ def test_schedule_for_defaults():
     assert isinstance(s, GeometricSchedule) and s.scale == 2.0 and s.a_max == 1e4
     s = schedule_for(get_pair("gamma_poisson"), kind="power", a_max=50.0, power=2.0)
     assert s == PowerSchedule(a_max=50.0, power=2.0)
+
+
+def test_loglinear_schedule_is_finite_at_one_in_float32():
+    """r = 1 - e^-20 rounds to 1 in float32; A(1) must still be A_max (it was inf) and match float64."""
+    import math
+
+    import jax.numpy as jnp
+
+    from pmm_ppl.process.schedules import LogLinearSchedule
+
+    for a_max in (2.0, 20.0, 40.0):
+        s = LogLinearSchedule(a_max=a_max)
+        t = np.array([0.0, 0.1, 0.4999, 0.5, 0.9, 0.999, 1.0])
+        exact = np.array([-math.log1p(-(-math.expm1(-a_max)) * v) if v < 1 else a_max for v in t])
+        got = np.asarray(s.A(jnp.asarray(t, jnp.float32)), np.float64)
+        np.testing.assert_allclose(got, exact, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(s._A_np(t), exact, rtol=1e-12, atol=1e-15)
+        assert np.isfinite(float(s.dA(jnp.float32(1.0))))

@@ -423,3 +423,17 @@ def test_training_configs_are_validated_and_defaults_are_valid():
     for name, v in [("num_mc", 1), ("num_steps", 0), ("max_examples", 0), ("unit", "bits"), ("num_levels", 1)]:
         with pytest.raises(PMMInputError, match=f"^{name}:"):
             EvalConfig(**{name: v})
+
+
+def test_fit_trains_beta_binomial_on_one_device():
+    """beta_binomial's flow draws numpyro binomials (lax.map inside), which failed under a 1-device mesh."""
+    import pmm_ppl
+    from pmm_ppl.nets.factory import make_denoiser
+    from pmm_ppl.process.process import Process
+    from pmm_ppl.train.spec import TrainConfig
+
+    pair = pmm_ppl.get_pair("beta_binomial")
+    x = np.random.default_rng(0).uniform(0.1, 0.9, (32, 3)).astype(np.float32)
+    result = pmm_ppl.fit(Process.for_pair(pair), make_denoiser(pair, (3,), width=8, depth=1), x,
+                         TrainConfig(batch_size=16, max_steps=2, checkpoint_every=2, warmup_steps=1))
+    assert result.metrics[-1]["step"] == 2 and np.isfinite(result.metrics[-1]["loss"])

@@ -216,15 +216,21 @@ class LogLinearSchedule(_Schedule):
         r""":math:`r = 1 - e^{-A_{\max}}`, the probability of being revealed by ``t = 1``."""
         return -math.expm1(-self.a_max)
 
+    def _unrevealed(self, t: Array) -> Array:
+        r""":math:`1 - r t = (1 - t) + t e^{-A_{\max}}`, written so that it stays exact near ``t = 1`` in
+        float32 (where :math:`r = 1 - e^{-20}` rounds to 1 and :math:`1 - r t` to 0)."""
+        return (1.0 - t) + t * math.exp(-self.a_max)
+
     def A(self, t: Array) -> Array:
-        r"""Cumulative accuracy :math:`-\mathrm{log1p}(-r t)`."""
+        r"""Cumulative accuracy :math:`-\log(1 - r t)`: ``log1p`` for :math:`t < 1/2`, the exact
+        :meth:`_unrevealed` above (finite at ``t = 1``: :math:`A(1) = A_{\max}`)."""
         t = jnp.asarray(t, dtype=jnp.result_type(float))
-        return -jnp.log1p(-self.reveal_fraction * t)
+        return jnp.where(t < 0.5, -jnp.log1p(-self.reveal_fraction * t), -jnp.log(self._unrevealed(t)))
 
     def dA(self, t: Array) -> Array:
         r"""Rate :math:`r / (1 - r t)`."""
         t = jnp.asarray(t, dtype=jnp.result_type(float))
-        return self.reveal_fraction / (1.0 - self.reveal_fraction * t)
+        return self.reveal_fraction / self._unrevealed(t)
 
     def inverse(self, a: Array) -> Array:
         r"""Time at which the cumulative accuracy equals ``a``: :math:`-\mathrm{expm1}(-a) / r`."""
@@ -232,7 +238,9 @@ class LogLinearSchedule(_Schedule):
         return -jnp.expm1(-a) / self.reveal_fraction
 
     def _A_np(self, t):
-        return -np.log1p(-self.reveal_fraction * np.asarray(t, np.float64))
+        t = np.asarray(t, np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(t < 0.5, -np.log1p(-self.reveal_fraction * t), -np.log((1.0 - t) + t * math.exp(-self.a_max)))
 
     def _inverse_np(self, a):
         return -np.expm1(-np.asarray(a, np.float64)) / self.reveal_fraction

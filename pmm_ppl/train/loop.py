@@ -231,8 +231,11 @@ def train(
     if run_info is not None:
         ckpt.atomic_write_text(run_dir / "model.json", json.dumps(run_info))
 
-    replicated = NamedSharding(mesh, P())
-    batch_sharding = NamedSharding(mesh, P("data"))
+    if ndev > 1:
+        replicated = NamedSharding(mesh, P())
+        batch_sharding = NamedSharding(mesh, P("data"))
+    else:  # one device: no mesh at all (some samplers, e.g. numpyro's binomial via lax.map, fail under a 1-device mesh)
+        replicated = batch_sharding = mesh.devices.flat[0]
     state = jax.device_put(state, replicated)
     jstep = jax.jit(step_fn, donate_argnums=0)
     saver = ckpt.Checkpointer(run_dir)
