@@ -154,8 +154,11 @@ def cmd_eval(args) -> int:
                   "quality metrics ...", flush=True)
         quality = sample_quality(spec, net, jax.random.fold_in(key, 1), train, test, num=args.samples,
                                  num_steps=args.sample_steps, sampler=args.sampler, labels=labels)
+    # the T-step bound is the one of the sampler's own model (its receiver); continuous time: the plug-in limit
+    receiver = "plug_in" if args.continuous else (args.sampler or spec.default_sampler)
     report = test_bound(spec, net, test, key, num_steps=args.steps, num_mc=args.num_mc,
-                        max_examples=args.max_examples, progress=not args.quiet, continuous=args.continuous)
+                        max_examples=args.max_examples, progress=not args.quiet, continuous=args.continuous,
+                        receiver=receiver)
     print(report.line())
     if quality is not None:
         print("\n".join(quality.lines()))
@@ -241,9 +244,10 @@ def add_parser(sub) -> None:
                         "examples (at most half the test set; default 256; 0: no quality metrics)")
     p.add_argument("--sample-steps", type=int_at_least(1), help="sampling steps for the quality metrics (default: the model's)")
     p.add_argument("--sampler", choices=("plug_in", "ancestral"),
-                   help="sampler for the quality metrics: plug_in (observe at the net's mean) or ancestral (at a draw "
-                        "from its per-coordinate posterior; level or mixture heads, token models); default: the "
-                        "model's own choice")
+                   help="the sampler evaluated: plug_in (observe at the net's mean) or ancestral (at a draw from its "
+                        "per-coordinate posterior; level or mixture heads, token models); the T-step bound is that "
+                        "sampler's (its receiver; --continuous is the plug-in limit) and the quality metrics draw with "
+                        "it; default: the model's own choice")
     p.add_argument("--json", help="also write the bound and the quality metrics to this JSON file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--seed", type=int_at_least(0), default=0)

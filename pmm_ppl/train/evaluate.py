@@ -50,10 +50,11 @@ class BoundReport(NamedTuple):
     unit: str
     per_unit: float  # the bound in the model's reporting unit (bits/dim, bits/char or nats/count)
     seconds: float
+    receiver: str = "plug_in"  # the sampler whose model the bound is about
 
     def line(self) -> str:
         unit = {"dim": "bits/dim", "char": "bits/char", "count": "nats/count", "doc": "nats/doc"}[self.unit]
-        steps = "continuous time" if self.num_steps == 0 else f"{self.num_steps} steps"
+        steps = "continuous time" if self.num_steps == 0 else f"{self.num_steps} steps, {self.receiver} sampler"
         return (f"test bound: {self.nats_per_example:.2f} +- {self.nats_se:.2f} nats/example = "
                 f"{self.per_unit:.4f} {unit} (+- {self.bits_se:.4f} bits/dim; {self.num_examples} examples, "
                 f"{steps}, {self.seconds:.0f} s)")
@@ -106,7 +107,8 @@ def test_bound(spec: ModelSpec, denoiser: Any, test_data: np.ndarray, key: jax.A
         per_unit = mean
     else:
         per_unit = bits
-    return BoundReport(mean, se, bits, bits_se, n, num_steps, spec.eval.unit, per_unit, time.perf_counter() - t0)
+    return BoundReport(mean, se, bits, bits_se, n, num_steps, spec.eval.unit, per_unit, time.perf_counter() - t0,
+                       receiver)
 
 
 def draw_samples(spec: ModelSpec, denoiser: Any, key: jax.Array, num: int, num_steps: int | None = None,
