@@ -72,15 +72,19 @@ def test_uint8_images_train_sample_trajectory_eval_plot(tmp_path, capsys):
     # metrics.jsonl: a row per log interval (log_every=1), not only at checkpoints
     assert [json.loads(ln)["step"] for ln in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
 
-    assert main(["sample", str(run), "--num", "2", "--steps", "3", "--trajectory"]) == 0
+    assert main(["sample", str(run), "--num", "2", "--steps", "3", "--trajectory", "--output", "denoised"]) == 0
     samples = np.load(run / "samples.npy")
     traj = np.load(run / "samples_trajectory.npz")
     assert (run / "samples.png").stat().st_size > 0 and (run / "samples_trajectory.png").stat().st_size > 0
     assert traj["means"].shape == (4, 2, 8, 8) and traj["estimates"].shape == (4, 2, 8, 8)
     np.testing.assert_allclose(traj["times"], [0.0, 1 / 3, 2 / 3, 1.0], atol=1e-6)
     np.testing.assert_allclose(traj["means"][0], 0.0)  # the prior mean of Normal-Normal(0, 1)
-    # the same chains (seed, num): the last estimate f(mu_T, 1) is the sample
+    # the same chains (seed, num): the last estimate f(mu_T, 1) is the (denoised) sample
     np.testing.assert_allclose(traj["estimates"][-1], samples, atol=1e-5)
+    # by default the samples are draws from the model: pixels on the grid of the 256 levels in [-1, 1]
+    assert main(["sample", str(run), "--num", "2", "--steps", "3", "--overwrite"]) == 0
+    drawn = np.load(run / "samples.npy") * 127.5 + 127.5
+    np.testing.assert_allclose(drawn, np.round(drawn), atol=1e-3)
 
     assert main(["eval", str(run), *EVAL]) == 0
     assert "bits/dim" in capsys.readouterr().out

@@ -163,7 +163,7 @@ class _ConditionedDraw(NamedTuple):
 @functools.partial(jax.jit, static_argnames=("pair", "den_static", "state_batch", "output", "return_trajectory", "sampler",
                                              "reconstruction"))
 def _run(den_arrays, key, t_grid, alphas, condition, *, pair, den_static, state_batch, output, return_trajectory, sampler,
-         reconstruction):
+         reconstruction=None):
     """A scan of the sampler's step kernel (:mod:`.kernels`) over the grid, then the output."""
     denoiser = _combine(den_arrays, den_static)
     num_samples = state_batch[0]

@@ -147,12 +147,17 @@ def cmd_eval(args) -> int:
     train, test = spec.load_data()
     key = jax.random.key(args.seed)
     quality = None
-    if args.samples:  # first: a sampler the net cannot run is refused before the bound's work
+    samples = args.samples
+    if samples is None:  # the default: skipped, with a note, where the test set is too small for two halves
+        samples = 256 if len(test) >= 8 else 0
+        if not samples:
+            print(f"(no sample-quality metrics: the test set has {len(test)} examples; they need at least 8)")
+    if samples:  # first: a sampler the net cannot run is refused before the bound's work
         labels = spec.load_labels() if spec.load_labels is not None else None
         if not args.quiet:
-            print(f"drawing up to {args.samples} samples ({args.sampler or spec.default_sampler} sampler) for the "
+            print(f"drawing up to {samples} samples ({args.sampler or spec.default_sampler} sampler) for the "
                   "quality metrics ...", flush=True)
-        quality = sample_quality(spec, net, jax.random.fold_in(key, 1), train, test, num=args.samples,
+        quality = sample_quality(spec, net, jax.random.fold_in(key, 1), train, test, num=samples,
                                  num_steps=args.sample_steps, sampler=args.sampler, labels=labels)
     # the T-step bound is the one of the sampler's own model (its receiver); continuous time: the plug-in limit
     receiver = "plug_in" if args.continuous else (args.sampler or spec.default_sampler)
@@ -239,9 +244,10 @@ def add_parser(sub) -> None:
     p.add_argument("--continuous", action="store_true",
                    help="the continuous-time bound instead of the T-step one (much cheaper for long sequences)")
     p.add_argument("--max-examples", type=int_at_least(1), help="evaluate on the first N test examples")
-    p.add_argument("--samples", type=int_at_least(0), default=256,
+    p.add_argument("--samples", type=int_at_least(0),
                    help="samples drawn for the quality metrics, each compared with two held-out halves of as many test "
-                        "examples (at most half the test set; default 256; 0: no quality metrics)")
+                        "examples (at most half the test set; default 256, skipped with a note when the test set has "
+                        "fewer than 8 examples; 0: no quality metrics)")
     p.add_argument("--sample-steps", type=int_at_least(1), help="sampling steps for the quality metrics (default: the model's)")
     p.add_argument("--sampler", choices=("plug_in", "ancestral"),
                    help="the sampler evaluated: plug_in (observe at the net's mean) or ancestral (at a draw from its "
