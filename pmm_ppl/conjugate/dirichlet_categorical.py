@@ -69,7 +69,6 @@ import numpy as np
 import numpyro.distributions as dist
 from jax.scipy.special import xlogy
 
-from pmm_ppl.conjugate import prng
 from pmm_ppl.conjugate import validation as V
 from pmm_ppl.conjugate.base import LinearPair, RunningMean
 from pmm_ppl.conjugate.reconstruction import CategoricalReconstruction
@@ -217,20 +216,21 @@ class DirichletCategorical(_DirichletPrior):
         return dist.Poisson(a * theta).to_event(1)
 
     def sample_observation(self, key, x, alpha):
-        return self._poisson_counts(key, x, alpha)
+        general = lambda: super(DirichletCategorical, self).sample_observation(key, x, alpha)
+        return self._poisson_counts(key, x, alpha, general)
 
     def statistic_law(self, x, total_accuracy):
         a = jnp.asarray(total_accuracy, dtype=jnp.result_type(float))[..., None]
         return dist.Poisson(a * self.link(x)).to_event(1)
 
     def sample_statistic(self, key, x, total_accuracy):
-        return self._poisson_counts(key, x, total_accuracy)
+        general = lambda: super(DirichletCategorical, self).sample_statistic(key, x, total_accuracy)
+        return self._poisson_counts(key, x, total_accuracy, general)
 
-    def _poisson_counts(self, key, x, rate):
-        r"""Counts :math:`c_k \sim \mathrm{Poisson}(r\,\mathrm{link}(x)_k)` independently, as floats: an
-        observation (:math:`r = \alpha`) or the flow's summed statistic (:math:`r = A`).  In general one
-        Poisson draw per class (``K`` per position): the laws' own samplers bit for bit
-        (:func:`pmm_ppl.conjugate.prng.poisson`).
+    def _poisson_counts(self, key, x, rate, general):
+        r"""Counts :math:`c_k \sim \mathrm{Poisson}(r\,\mathrm{link}(x)_k)` independently (an observation,
+        :math:`r = \alpha`, or the flow's summed statistic, :math:`r = A`); ``general()`` draws them class by
+        class (``K`` Poisson draws per position), the law's own sampler.
 
         One-hot fast path (noiseless channel, ``noise == 0``, and every position of ``x`` one-hot, checked
         on the values with ``lax.cond``): the cold classes have rate 0, so their counts are 0 almost
@@ -239,22 +239,18 @@ class DirichletCategorical(_DirichletPrior):
         (the token models' training step draws ``B x L x K`` counts otherwise).  Soft labels and
         ``noise > 0`` take the general path (with noise every class has a positive rate)."""
         dtype = jnp.result_type(float)
-        r = jnp.asarray(rate, dtype)
-
-        def general():
-            return prng.poisson(key, r[..., None] * self.link(x)).astype(dtype)
-
         if self.noise != 0.0:
-            return general()
+            return general().astype(dtype)
         x = jnp.asarray(x, dtype)
+        r = jnp.asarray(rate, dtype)
         batch = jnp.broadcast_shapes(r.shape, x.shape[:-1])
         xb = jnp.broadcast_to(x, batch + x.shape[-1:])
         one_hot = jnp.all((xb == 0) | (xb == 1)) & jnp.all(jnp.sum(xb, axis=-1) == 1)
 
         def fast():
-            return prng.poisson(key, jnp.broadcast_to(r, batch)).astype(dtype)[..., None] * xb
+            return jax.random.poisson(key, jnp.broadcast_to(r, batch)).astype(dtype)[..., None] * xb
 
-        return jax.lax.cond(one_hot, fast, lambda: jnp.broadcast_to(general(), xb.shape))
+        return jax.lax.cond(one_hot, fast, lambda: jnp.broadcast_to(general().astype(dtype), xb.shape))
 
     def posterior(self, state: RunningMean) -> dist.Distribution:
         c = state.weight[..., None]

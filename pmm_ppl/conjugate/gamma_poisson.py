@@ -24,7 +24,6 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 from jax.scipy.special import xlogy
 
-from pmm_ppl.conjugate import prng
 from pmm_ppl.conjugate import validation as V
 from pmm_ppl.conjugate.base import LinearPair, RunningMean
 from pmm_ppl.conjugate.reconstruction import DiscretisedGamma
@@ -72,13 +71,7 @@ class GammaPoisson(LinearPair):
         return dist.Poisson(jnp.asarray(total_accuracy) * x)
 
     def sample_statistic(self, key, x, total_accuracy):
-        """``statistic_law(x, A).sample(key)`` as floats, bit for bit, by :func:`pmm_ppl.conjugate.prng.poisson`
-        (faster on CPU)."""
-        return prng.poisson(key, jnp.asarray(total_accuracy) * x).astype(jnp.result_type(float))
-
-    def sample_observation(self, key, x, alpha):
-        """``observation(link(x), alpha).sample(key)``, bit for bit, by :func:`pmm_ppl.conjugate.prng.poisson`."""
-        return prng.poisson(key, jnp.asarray(alpha) * self.link(x))
+        return super().sample_statistic(key, x, total_accuracy).astype(jnp.result_type(float))
 
     def posterior(self, state: RunningMean) -> dist.Distribution:
         return dist.Gamma(state.weight * state.mean, state.weight)

@@ -63,85 +63,19 @@ _UNROLLED = jrandom.define_prng_impl(key_shape=_BASE.key_shape, seed=_BASE.seed,
                                      name="threefry2x32_unrolled", tag="fru")
 
 
-def _threefry_key_data(key: Array) -> Array | None:
-    """The key's two words if it is a single Threefry-2x32 key (raw or typed), else ``None``."""
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.shape == () and str(jax.random.key_impl(key)) == "threefry2x32":
-            return jax.random.key_data(key)
-        return None
-    if key.shape == (2,) and jax.config.jax_default_prng_impl == "threefry2x32":
-        return key
-    return None
-
-
 def normal(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
     """``jax.random.normal(key, shape, dtype)``, bit for bit; faster on CPU for a single Threefry key."""
     dtype = jnp.result_type(float) if dtype is None else dtype
-    data = _threefry_key_data(key)
-    if data is None or jnp.dtype(dtype) != jnp.float32:
-        return jax.random.normal(key, tuple(shape), dtype)
-    return jax.random.normal(jax.random.wrap_key_data(data, impl=_UNROLLED), tuple(shape), dtype)
+    shape = tuple(shape)
+    typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    if typed:
+        threefry = key.shape == () and str(jax.random.key_impl(key)) == "threefry2x32"
+    else:
+        threefry = key.shape == (2,) and jax.config.jax_default_prng_impl == "threefry2x32"
+    if not threefry or jnp.dtype(dtype) != jnp.float32:
+        return jax.random.normal(key, shape, dtype)
+    data = jax.random.key_data(key) if typed else key
+    return jax.random.normal(jax.random.wrap_key_data(data, impl=_UNROLLED), shape, dtype)
 
 
-def poisson(key: Array, lam: Array, dtype=jnp.int32) -> Array:
-    r"""``jax.random.poisson(key, lam, dtype=dtype)`` (shape of ``lam``), bit for bit; faster on CPU.
-
-    The same algorithm as JAX's (and TensorFlow's / NumPy's): Knuth's product of uniforms for
-    :math:`\lambda < 10`, Hörmann's transformed rejection (PTRS) otherwise, both over the whole array
-    and selected per element, with the same key splits -- only the uniforms come from the unrolled
-    hash.  (``jax.random.poisson`` accepts only keys of JAX's own Threefry implementation.)"""
-    data = _threefry_key_data(key)
-    lam = jnp.asarray(lam)
-    if data is None:
-        return jax.random.poisson(key, lam, dtype=dtype)
-    key = jax.random.wrap_key_data(data, impl=_UNROLLED)
-    lam = jax.lax.convert_element_type(lam, np.float32)
-    shape = lam.shape
-    max_iters = np.iinfo(dtype).max
-    use_knuth = jnp.isnan(lam) | (lam < 10)
-    lam_knuth = jnp.where(use_knuth, lam, 0.0)
-    lam_rejection = jnp.where(use_knuth, 1e5, lam)
-
-    def knuth_body(carry):
-        i, k, rng, log_prod = carry
-        rng, subkey = jax.random.split(rng)
-        k = jnp.where(log_prod > -lam_knuth, k + 1, k)
-        return i + 1, k, rng, log_prod + jnp.log(jax.random.uniform(subkey, shape, np.float32))
-
-    def knuth_cond(carry):
-        return (carry[3] > -lam_knuth).any() & (carry[0] < max_iters)
-
-    init = (0, jnp.zeros(shape, dtype), key, jnp.zeros(shape, np.float32))
-    k_knuth = (jax.lax.while_loop(knuth_cond, knuth_body, init)[1] - 1).astype(dtype)
-
-    lam_r = lam_rejection
-    log_lam = jnp.log(lam_r)
-    b = 0.931 + 2.53 * jnp.sqrt(lam_r)
-    a = -0.059 + 0.02483 * b
-    inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
-    v_r = 0.9277 - 3.6224 / (b - 2)
-
-    def rejection_body(carry):
-        i, k_out, accepted, rng = carry
-        rng, subkey_0, subkey_1 = jax.random.split(rng, 3)
-        u = jax.random.uniform(subkey_0, shape, lam_r.dtype) - 0.5
-        v = jax.random.uniform(subkey_1, shape, lam_r.dtype)
-        u_shifted = 0.5 - abs(u)
-        k = jnp.floor((2 * a / u_shifted + b) * u + lam_r + 0.43)
-        s = jnp.log(v * inv_alpha / (a / (u_shifted * u_shifted) + b))
-        t = -lam_r + k * log_lam - jax.lax.lgamma(k + 1)
-        accept1 = (u_shifted >= 0.07) & (v <= v_r)
-        reject = (k < 0) | ((u_shifted < 0.013) & (v > u_shifted))
-        accept = accept1 | (~reject & (s <= t))
-        return i + 1, jnp.where(accept, k, k_out), accepted | accept, rng
-
-    def rejection_cond(carry):
-        return (~carry[2]).any() & (carry[0] < max_iters)
-
-    init = (0, jnp.full(shape, -1, lam_r.dtype), jnp.zeros(shape, bool), key)
-    k_rejection = jax.lax.while_loop(rejection_cond, rejection_body, init)[1].astype(dtype)
-    result = jnp.where(use_knuth, k_knuth, k_rejection)
-    return jnp.where(lam == 0, jnp.zeros_like(result), result)
-
-
-__all__ = ["normal", "poisson", "threefry2x32"]
+__all__ = ["normal", "threefry2x32"]
