@@ -3,9 +3,10 @@ same net, batch and optimiser (target <= 1.10).
 
 The PMM step draws t, the flow state (closed form, docs/design.md section 3) and weights the loss; the
 regression step draws t and Gaussian noise and regresses onto x.  Both are jitted, warmed up,
-interleaved and timed with block_until_ready; the table prints medians and their ratio.
+interleaved and timed with block_until_ready; the table prints medians and their ratio, and the ratio
+of the minima over the repeats (``min ratio``: the least disturbed blocks, steadier on a shared machine).
 
-    .venv/bin/python benchmarks/train_step_overhead.py [--models digits_normal digits_counts] [--repeats 7]
+    .venv/bin/python benchmarks/train_step_overhead.py [--models digits_normal digits_counts shakespeare_chars] [--repeats 7]
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--steps", type=int, default=30)
     args = ap.parse_args()
-    print(f"{'model':20s} {'batch':>5s} {'pmm ms':>8s} {'regr ms':>8s} {'ratio':>6s}")
+    print(f"{'model':20s} {'batch':>5s} {'pmm ms':>8s} {'regr ms':>8s} {'ratio':>6s} {'min ratio':>9s}")
     for name in args.models:
         spec = load_spec(name)
         params, rebuild = split_net(spec.make_net(0))
@@ -56,7 +57,7 @@ def main() -> None:
             dt, s_reg = time_steps(reg, s_reg, batch, args.steps)
             t_reg.append(dt)
         a, b = statistics.median(t_pmm), statistics.median(t_reg)
-        print(f"{name:20s} {spec.train.batch_size:5d} {1e3 * a:8.3f} {1e3 * b:8.3f} {a / b:6.3f}")
+        print(f"{name:20s} {spec.train.batch_size:5d} {1e3 * a:8.3f} {1e3 * b:8.3f} {a / b:6.3f} {min(t_pmm) / min(t_reg):9.3f}")
 
 
 if __name__ == "__main__":

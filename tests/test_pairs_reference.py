@@ -489,6 +489,61 @@ def test_flow_matches_sequential_updates(ref):
     assert np.all(np.abs(mu_f.mean(0) - expect) <= 4 * se + 1e-5 * np.abs(expect)), (mu_f.mean(0), expect, se)
 
 
+def test_fused_normal_draws_are_jax_random_normal_bit_for_bit():
+    """``prng.normal`` (Threefry unrolled so that it fuses on CPU) returns exactly ``jax.random.normal``'s
+    numbers -- raw and typed Threefry keys, shapes with and without a batch --, falls back for other key
+    implementations; the Normal-Normal pair's draws equal its laws' own samplers.  One compiled program."""
+    from pmm_ppl.conjugate import prng
+
+    pair = get_pair("normal_normal", prior_precision=2.0)
+    x, a = jnp.linspace(-1.0, 1.0, 12).reshape(4, 3), jnp.arange(1.0, 5.0)[:, None]
+
+    def pairs_of_draws(keys):
+        out = [(prng.normal(k, s), jax.random.normal(k, s)) for k in keys for s in [(), (7,), (256, 64), (2, 3, 5)]]
+        k = keys[0]
+        out.append((pair.sample_observation(k, x, a), pair.observation(x, a).sample(k)))
+        out.append((pair.sample_statistic(k, x, a), a * x + jnp.sqrt(a) * jax.random.normal(k, x.shape)))
+        return out
+
+    keys = (jax.random.PRNGKey(3), jax.random.key(4), jax.random.key(5, impl="rbg"))
+    for mine, reference in jax.jit(pairs_of_draws, compiler_options=FAST_COMPILE)(keys):
+        np.testing.assert_array_equal(mine, reference)
+
+
+def test_one_hot_token_fast_path_has_the_general_law():
+    """The noiseless token pair draws one Poisson per one-hot position (``_poisson_counts``) instead of
+    K; it must have the law of the class-by-class draw.  One-hot x: cold classes exactly 0, the hot
+    class's pmf on 0..15 within 4 binomial standard errors of the Poisson pmf (scipy) and of the general
+    sampler's frequencies (the flow; observations share ``_poisson_counts``).  Soft labels and noise > 0:
+    bit-identical to the general sampler (same key).  One compiled program."""
+    pair = get_pair("dirichlet_categorical", num_classes=3)
+    noisy = get_pair("dirichlet_categorical", num_classes=3, noise=0.2)
+    n, rate = 20_000, 3.5
+    x = jax.nn.one_hot(jnp.arange(n) % 3, 3)
+    soft = jnp.array([[0.2, 0.5, 0.3], [0.0, 1.0, 0.0]])
+
+    def draws(key):
+        k = jax.random.split(key, 3)
+        rates, a = jnp.full((n,), rate), jnp.array([2.0, 5.0])
+        return (pair.sample_statistic(k[0], x, rates), pair.statistic_law(x, rates).sample(k[1]),
+                pair.sample_statistic(k[0], soft, a), pair.statistic_law(soft, a).sample(k[0]),
+                noisy.sample_statistic(k[0], x[:4], rates[:4]), noisy.statistic_law(x[:4], rates[:4]).sample(k[0]))
+
+    c_fast, c_gen, soft_fast, soft_gen, noisy_fast, noisy_gen = map(
+        np.asarray, jax.jit(draws, compiler_options=FAST_COMPILE)(jax.random.PRNGKey(11)))
+    hot = np.asarray(x, bool)
+    for c in (c_fast, c_gen):
+        assert np.all(c[~hot] == 0)
+    levels = np.arange(16)
+    pmf = stats.poisson.pmf(levels, rate)
+    se = np.sqrt(pmf * (1 - pmf) / n)
+    freq_fast, freq_gen = ((c[hot][:, None] == levels).mean(0) for c in (c_fast, c_gen))
+    assert np.all(np.abs(freq_fast - pmf) <= 4 * se + 1e-4), (freq_fast, pmf)
+    assert np.all(np.abs(freq_fast - freq_gen) <= 4 * np.sqrt(2) * se + 1e-4), (freq_fast, freq_gen)
+    np.testing.assert_array_equal(soft_fast, soft_gen)
+    np.testing.assert_array_equal(noisy_fast, noisy_gen)
+
+
 # ---------------------------------------------------------------------------------------- (f) linear identity
 @by_ref
 def test_predictive_mean_is_linear_in_the_posterior_mean(ref):

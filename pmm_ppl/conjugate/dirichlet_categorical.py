@@ -227,14 +227,41 @@ class DirichletCategorical(_DirichletPrior):
         return dist.Poisson(a * theta).to_event(1)
 
     def sample_observation(self, key, x, alpha):
-        return super().sample_observation(key, x, alpha).astype(jnp.result_type(float))
+        general = lambda: super(DirichletCategorical, self).sample_observation(key, x, alpha)
+        return self._poisson_counts(key, x, alpha, general)
 
     def statistic_law(self, x, total_accuracy):
         a = jnp.asarray(total_accuracy, dtype=jnp.result_type(float))[..., None]
         return dist.Poisson(a * self.link(x)).to_event(1)
 
     def sample_statistic(self, key, x, total_accuracy):
-        return super().sample_statistic(key, x, total_accuracy).astype(jnp.result_type(float))
+        general = lambda: super(DirichletCategorical, self).sample_statistic(key, x, total_accuracy)
+        return self._poisson_counts(key, x, total_accuracy, general)
+
+    def _poisson_counts(self, key, x, rate, general):
+        r"""Counts :math:`c_k \sim \mathrm{Poisson}(r\,\mathrm{link}(x)_k)` independently (an observation,
+        :math:`r = \alpha`, or the flow's summed statistic, :math:`r = A`); ``general()`` draws them class by
+        class (``K`` Poisson draws per position), the law's own sampler.
+
+        One-hot fast path (noiseless channel, ``noise == 0``, and every position of ``x`` one-hot, checked
+        on the values with ``lax.cond``): the cold classes have rate 0, so their counts are 0 almost
+        surely, and the hot class's count is :math:`\mathrm{Poisson}(r)`: one Poisson draw per position,
+        :math:`c = n\,x` with :math:`n \sim \mathrm{Poisson}(r)` -- the same law, ``K`` times fewer draws
+        (the token models' training step draws ``B x L x K`` counts otherwise).  Soft labels and
+        ``noise > 0`` take the general path (with noise every class has a positive rate)."""
+        dtype = jnp.result_type(float)
+        if self.noise != 0.0:
+            return general().astype(dtype)
+        x = jnp.asarray(x, dtype)
+        r = jnp.asarray(rate, dtype)
+        batch = jnp.broadcast_shapes(r.shape, x.shape[:-1])
+        xb = jnp.broadcast_to(x, batch + x.shape[-1:])
+        one_hot = jnp.all((xb == 0) | (xb == 1)) & jnp.all(jnp.sum(xb, axis=-1) == 1)
+
+        def fast():
+            return jax.random.poisson(key, jnp.broadcast_to(r, batch)).astype(dtype)[..., None] * xb
+
+        return jax.lax.cond(one_hot, fast, lambda: jnp.broadcast_to(general().astype(dtype), xb.shape))
 
     def posterior(self, state: RunningMean) -> dist.Distribution:
         c = state.weight[..., None]
