@@ -160,7 +160,7 @@ def cmd_eval(args) -> int:
         quality = sample_quality(spec, net, jax.random.fold_in(key, 1), train, test, num=samples,
                                  num_steps=args.sample_steps, sampler=args.sampler, labels=labels)
     # the T-step bound is the one of the sampler's own model (its receiver); continuous time: the plug-in limit
-    receiver = "plug_in" if args.continuous else (args.sampler or spec.default_sampler)
+    receiver = "plug_in" if args.continuous else args.sampler
     report = test_bound(spec, net, test, key, num_steps=args.steps, num_mc=args.num_mc,
                         max_examples=args.max_examples, progress=not args.quiet, continuous=args.continuous,
                         receiver=receiver)

@@ -44,7 +44,7 @@ def run_demo(out: Path, train_seconds: float | None = None, progress: bool = Tru
     bound = test_bound(spec, net, test, jax.random.key(1), progress=progress)
     print("[demo] " + bound.line())
     samples = draw_samples(spec, net, jax.random.key(2), 64)
-    png = image_grid(samples, out / "samples.png", title=f"{spec.name}: {spec.sample_steps}-step PMM samples")
+    png = image_grid(samples, out / "samples.png", title=f"{spec.name}: {spec.sample_steps}-step PMM samples ({spec.default_sampler})")
     rate = float(np.median([m["examples_per_s"] for m in metrics[1:]])) if len(metrics) > 1 else float("nan")
     report = {
         "model": spec.name,
@@ -56,6 +56,7 @@ def run_demo(out: Path, train_seconds: float | None = None, progress: bool = Tru
         "test_bound_bits_per_dim": bound.bits_per_dim,
         "test_bound_bits_per_dim_se": bound.bits_se,
         "bound_steps": bound.num_steps,
+        "sampler": spec.default_sampler,
         "samples_png": str(png),
         "total_seconds": time.perf_counter() - t_start,
     }

@@ -68,13 +68,16 @@ def reconstruction_for(spec: ModelSpec):
 
 def test_bound(spec: ModelSpec, denoiser: Any, test_data: np.ndarray, key: jax.Array, *, num_steps: int | None = None,
                num_mc: int | None = None, batch_size: int = 256, max_examples: int | None = None,
-               progress: bool = False, continuous: bool = False, receiver: str = "plug_in") -> BoundReport:
+               progress: bool = False, continuous: bool = False, receiver: str | None = None) -> BoundReport:
     """Average ``T``-step bound over ``test_data`` (first ``max_examples`` rows), or with
     ``continuous=True`` the continuous-time bound (:func:`~pmm_ppl.process.elbo.continuous_elbo`,
     ``num_mc`` time draws per example, default 16; ``num_steps`` is reported as 0).  The ``T``-step
     bound costs ``T * num_mc`` network calls per example, the continuous one ``2 * num_mc``.
     ``receiver``: the sampler whose bound it is, ``"plug_in"`` or ``"ancestral"`` (discrete time only;
-    see :func:`~pmm_ppl.process.elbo.discrete_elbo`)."""
+    see :func:`~pmm_ppl.process.elbo.discrete_elbo`); default: the model's own sampler
+    (``spec.default_sampler``) for the ``T``-step bound, the plug-in limit in continuous time."""
+    if receiver is None:
+        receiver = "plug_in" if continuous else spec.default_sampler
     if continuous and receiver != "plug_in":
         raise PMMInputError(f"receiver: the continuous-time bound is written for the plug-in receiver, got {receiver!r}")
     t0 = time.perf_counter()
