@@ -150,10 +150,12 @@ def test_sampler_output_draw_gives_values_in_the_data_support():
 def test_model_default_sampler_follows_the_pairs_exactness_class():
     from pmm_ppl.train.models import load_spec
 
-    assert load_spec("digits_normal").default_sampler == "plug_in"  # Normal channel: exact in the limit
-    spec = load_spec("digits_normal")
     import dataclasses
 
+    assert load_spec("toy2d_normal").default_sampler == "plug_in"  # Normal channel: exact in the limit
+    assert load_spec("digits_normal").default_sampler == "ancestral"  # chosen by measurement (its docstring)
+    assert load_spec("digits_normal", discretised=False).default_sampler == "plug_in"  # a mean-only net
+    spec = dataclasses.replace(load_spec("toy2d_normal"), sampler=None)
     assert dataclasses.replace(spec, pair=get_pair("gamma_gamma")).default_sampler == "ancestral"
     assert dataclasses.replace(spec, sampler="ancestral").default_sampler == "ancestral"
     with pytest.raises(PMMInputError, match="sampler: must be"):
