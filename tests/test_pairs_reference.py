@@ -489,27 +489,6 @@ def test_flow_matches_sequential_updates(ref):
     assert np.all(np.abs(mu_f.mean(0) - expect) <= 4 * se + 1e-5 * np.abs(expect)), (mu_f.mean(0), expect, se)
 
 
-def test_fused_normal_draws_are_jax_random_normal_bit_for_bit():
-    """``prng.normal`` (Threefry unrolled so that it fuses on CPU) returns exactly ``jax.random.normal``'s
-    numbers -- raw and typed Threefry keys, shapes with and without a batch --, falls back for other key
-    implementations; the Normal-Normal pair's draws equal its laws' own samplers.  One compiled program."""
-    from pmm_ppl.conjugate import prng
-
-    pair = get_pair("normal_normal", prior_precision=2.0)
-    x, a = jnp.linspace(-1.0, 1.0, 12).reshape(4, 3), jnp.arange(1.0, 5.0)[:, None]
-
-    def pairs_of_draws(keys):
-        out = [(prng.normal(k, s), jax.random.normal(k, s)) for k in keys for s in [(), (7,), (256, 64), (2, 3, 5)]]
-        k = keys[0]
-        out.append((pair.sample_observation(k, x, a), pair.observation(x, a).sample(k)))
-        out.append((pair.sample_statistic(k, x, a), a * x + jnp.sqrt(a) * jax.random.normal(k, x.shape)))
-        return out
-
-    keys = (jax.random.PRNGKey(3), jax.random.key(4), jax.random.key(5, impl="rbg"))
-    for mine, reference in jax.jit(pairs_of_draws, compiler_options=FAST_COMPILE)(keys):
-        np.testing.assert_array_equal(mine, reference)
-
-
 def test_one_hot_token_fast_path_has_the_general_law():
     """The noiseless token pair draws one Poisson per one-hot position (``_poisson_counts``) instead of
     K; it must have the law of the class-by-class draw.  One-hot x: cold classes exactly 0, the hot

@@ -22,7 +22,6 @@ import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
-from pmm_ppl.conjugate import prng
 from pmm_ppl.conjugate import validation as V
 from pmm_ppl.conjugate.base import LinearPair, RunningMean
 from pmm_ppl.conjugate.reconstruction import GaussianDensity
@@ -63,12 +62,6 @@ class NormalNormal(LinearPair):
     def observation(self, theta, alpha) -> dist.Distribution:
         return dist.Normal(theta, jax.lax.rsqrt(jnp.asarray(alpha, dtype=jnp.result_type(float))))
 
-    def sample_observation(self, key, x, alpha):
-        """:math:`y = \\mathrm{link}(x) + \\alpha^{-1/2}\\varepsilon`: ``observation(link(x), alpha).sample(key)`` bit
-        for bit, with the normals of :func:`pmm_ppl.conjugate.prng.normal` (one fused loop on CPU)."""
-        law = self.observation(self.link(x), alpha)
-        return law.loc + prng.normal(key, law.batch_shape, jnp.result_type(float)) * law.scale
-
     def statistic(self, y, alpha):
         return jnp.asarray(alpha) * y
 
@@ -79,7 +72,7 @@ class NormalNormal(LinearPair):
     def sample_statistic(self, key, x, total_accuracy):
         """:math:`S_A = A x + \\sqrt{A}\\,\\varepsilon`; also defined at :math:`A = 0` (no observation yet)."""
         a = jnp.asarray(total_accuracy, dtype=jnp.result_type(float))
-        eps = prng.normal(key, jnp.broadcast_shapes(jnp.shape(x), jnp.shape(a)), jnp.result_type(float))
+        eps = jax.random.normal(key, jnp.broadcast_shapes(jnp.shape(x), jnp.shape(a)), dtype=jnp.result_type(float))
         return a * x + jnp.sqrt(a) * eps
 
     def posterior(self, state: RunningMean) -> dist.Distribution:
