@@ -54,7 +54,7 @@ from pmm_ppl.train.evaluate import draw_samples, reconstruction_for, test_bound
 from pmm_ppl.train.loop import train
 from pmm_ppl.train.models import load_spec
 
-TRAIN_SECONDS = 60.0
+TRAIN_SECONDS = 30.0
 # a short budget: the EMA must forget the initial weights within it (default decay 0.999 ~ 1000 steps)
 spec = load_spec("digits_normal", max_seconds=TRAIN_SECONDS, ema_decay=0.99, warmup_steps=100)
 train_x, test_x = spec.load_data()
@@ -91,7 +91,7 @@ for t in (0.1, 0.4, 0.7, 0.95):
 print(f"max |untrained net - per-pixel Bayes estimate| = {init_gap:.2e}")
 
 # %% [markdown]
-# ## Train for a minute
+# ## Train for half a minute
 #
 # `train(spec, run_dir, ...)` runs the project's trainer (AdamW, EMA of the weights, Orbax
 # checkpoints in `run_dir`, deterministic batches) until `max_seconds` of training time (compilation
