@@ -20,7 +20,7 @@ export JAX_PLATFORMS=${JAX_PLATFORMS:-cpu}
 job=${1:-main}; shift || true
 case "$job" in
   main) exec "$VENV/bin/pmm" demo "$@" ;;
-  test) exec "$VENV/bin/python" -m pytest -n 2 --dist worksteal "$@" ;;
+  test) exec "$VENV/bin/python" -m pytest -n 2 "$@" ;;
   docs) exec "$VENV/bin/python" docs/build_docs.py "$@" ;;
   pmm)  exec "$VENV/bin/pmm" "$@" ;;
   *) echo "usage: ./run.sh {main|test|docs|pmm ARGS}" >&2; exit 2 ;;
