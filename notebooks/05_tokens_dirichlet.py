@@ -166,7 +166,7 @@ for name, r in results.items():
 #   which is 0 for unrevealed classes and $\log(1 + N)$ for a class with $N$ counts.
 #
 # It is trained by `pmm_ppl.fit` (the library's training loop) with the ELBO weighting of `pmm_loss`
-# (continuous time), AdamW, 600 steps of 64 windows; `fit` returns the EMA of the weights.
+# (continuous time), AdamW, 400 steps of 64 windows; `fit` returns the EMA of the weights.
 
 # %%
 rng = np.random.default_rng(0)
@@ -194,7 +194,7 @@ class LogConcentrationInput(nnx.Module):
 
 
 net = LogConcentrationInput(make_denoiser(pair, (L, KC), d_model=64, num_layers=2, num_heads=4, emb_dim=64, rng_impl="rbg"))
-NUM_STEPS, BATCH = 600, 64
+NUM_STEPS, BATCH = 400, 64
 # the library's training entry point: every window of L characters (stored as indices, one-hot per
 # batch by `encode`), AdamW with warm-up and cosine decay, clipping, an EMA of the weights
 windows = np.lib.stride_tricks.sliding_window_view(np.asarray(train_tokens), L)

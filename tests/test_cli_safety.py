@@ -226,12 +226,19 @@ def test_demo_overwrite_keeps_the_users_files(workdir, monkeypatch):
             "decay_steps": 100, "log_every": 2}
     monkeypatch.setattr(demo_mod, "load_spec", lambda model, **kw: load_spec(model, **{**tiny, **kw}))
     monkeypatch.setattr(demo_mod, "test_bound", _short_bound)
+    monkeypatch.setattr(demo_mod, "draw_samples", lambda spec, net, key, num: _few_step_samples(spec, net, key, num))
     report = demo_mod.run_demo(workdir / "demo", progress=False, overwrite=True)
     assert report["train_steps"] == 4
     assert (workdir / "demo" / "run" / "mine.txt").read_text() == "a user's file inside the demo's run folder"
     assert (workdir / "demo" / "report.txt").read_text().startswith("model: digits_normal")
     assert (workdir / "demo" / "samples.png").read_bytes()[:4] == b"\x89PNG"
     assert ckpt.latest_step(workdir / "demo" / "run") == 4
+
+
+def _few_step_samples(spec, net, key, num):
+    from pmm_ppl.train.evaluate import draw_samples
+
+    return draw_samples(spec, net, key, num, num_steps=4)
 
 
 def _short_bound(spec, net, test, key, **kw):
