@@ -28,39 +28,51 @@ COMMAND_MODULES = [
 DEBUG_ENV = "PMM_DEBUG"
 
 
+def _checked_type(convert, check, what: str):
+    """An argparse ``type``: ``convert(text)`` (a ValueError: not even a number), then the library's own
+    ``check(value)`` (a :class:`~pmm_ppl.conjugate.validation.PMMInputError`: out of range), each failure one
+    usage message naming ``what`` is expected."""
+
+    def parse(text: str):
+        from pmm_ppl.conjugate.validation import PMMInputError
+
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        try:
+            return check(value)
+        except PMMInputError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}") from None
+
+    parse.__name__ = what
+    return parse
+
+
 def int_at_least(minimum: int):
     """An argparse ``type``: an integer ``>= minimum`` (the rule of
     :func:`~pmm_ppl.conjugate.validation.check_whole_number`)."""
 
-    def parse(text: str) -> int:
-        from pmm_ppl.conjugate.validation import PMMInputError, check_whole_number
+    def check(value: int) -> int:
+        from pmm_ppl.conjugate.validation import check_whole_number
 
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
-        try:
-            return check_whole_number(value, "value", minimum)
-        except PMMInputError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}") from None
+        return check_whole_number(value, "value", minimum)
 
-    parse.__name__ = f"integer >= {minimum}"
-    return parse
+    return _checked_type(int, check, f"an integer >= {minimum}")
+
+
+def _check_positive(value: float) -> float:
+    from pmm_ppl.train.spec import check_real_in
+
+    return check_real_in(value, "value", 0.0, low_open=True)
+
+
+_parse_positive = _checked_type(float, _check_positive, "a finite number > 0")
 
 
 def positive_float(text: str) -> float:
     """An argparse ``type``: a finite number > 0 (the rule of :func:`~pmm_ppl.train.spec.check_real_in`)."""
-    from pmm_ppl.conjugate.validation import PMMInputError
-    from pmm_ppl.train.spec import check_real_in
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    try:
-        return check_real_in(value, "value", 0.0, low_open=True)
-    except PMMInputError:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}") from None
+    return _parse_positive(text)
 
 
 def build_parser() -> argparse.ArgumentParser:

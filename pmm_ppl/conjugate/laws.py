@@ -28,7 +28,8 @@ def _log_probs(probs: Array) -> Array:
     return jnp.log(jnp.clip(probs, 1e-30, None))
 
 
-def _log_probs_exact(probs: Array) -> Array:
+def exact_log_probs(probs: Array) -> Array:
+    """:math:`\log p` with ``-inf`` where :math:`p = 0` (no NaN gradient through the zeros)."""
     positive = probs > 0
     return jnp.where(positive, jnp.log(jnp.where(positive, probs, 1.0)), -jnp.inf)
 
@@ -64,7 +65,7 @@ class LevelLaw(dist.Distribution):
     def atoms(self) -> tuple[Array, Array]:
         """``(values, log_probs)``: the levels ``(*batch, L)`` and their log-probabilities (``-inf`` for 0)."""
         values = jnp.broadcast_to(self.levels, self.probs.shape)
-        return values, _log_probs_exact(self.probs)
+        return values, exact_log_probs(self.probs)
 
     @property
     def mean(self) -> Array:
@@ -98,7 +99,7 @@ class OneHotCategorical(dist.Distribution):
         """``(values, log_probs)``: the ``K`` one-hot vectors ``(*batch, K, K)`` and their log-probabilities."""
         k = self.probs.shape[-1]
         values = jnp.broadcast_to(jnp.eye(k, dtype=self.probs.dtype), self.probs.shape + (k,))
-        return values, _log_probs_exact(self.probs)
+        return values, exact_log_probs(self.probs)
 
     @property
     def mean(self) -> Array:
@@ -109,4 +110,4 @@ class OneHotCategorical(dist.Distribution):
         return self.probs * (1.0 - self.probs)
 
 
-__all__ = ["LevelLaw", "OneHotCategorical"]
+__all__ = ["LevelLaw", "OneHotCategorical", "exact_log_probs"]

@@ -259,16 +259,21 @@ def _sample_ss(key, tau, n, shape):
     return jnp.where(k > 0, g, 0.0)
 
 
-class NormalSummary(dist.Distribution):
-    r"""Law of the summary :math:`(\bar z, ss)` of ``n`` i.i.d. draws from :math:`N(m, 1/\tau)`:
-    :math:`\bar z \sim N(m, 1/(n\tau))`, :math:`ss \sim \mathrm{Gamma}((n-1)/2, \tau/2)` independent (:math:`ss = 0` if n = 1)."""
+class _NormalDrawsLaw(dist.Distribution):
+    r"""A law of a two-number summary of ``n`` i.i.d. draws from :math:`N(m, 1/\tau)` (event shape ``(2,)``)."""
 
-    arg_constraints = {"m": constraints.real, "tau": constraints.positive, "n": constraints.positive}
     support = real_and_nonnegative
 
     def __init__(self, m, tau, n, *, validate_args=None):
         self.m, self.tau, self.n = jnp.broadcast_arrays(_f(m), _f(tau), _f(n))
         super().__init__(batch_shape=jnp.shape(self.m), event_shape=(2,), validate_args=validate_args)
+
+
+class NormalSummary(_NormalDrawsLaw):
+    r"""Law of the summary :math:`(\bar z, ss)` of ``n`` i.i.d. draws from :math:`N(m, 1/\tau)`:
+    :math:`\bar z \sim N(m, 1/(n\tau))`, :math:`ss \sim \mathrm{Gamma}((n-1)/2, \tau/2)` independent (:math:`ss = 0` if n = 1)."""
+
+    arg_constraints = {"m": constraints.real, "tau": constraints.positive, "n": constraints.positive}
 
     def sample(self, key, sample_shape=()):
         k1, k2 = jax.random.split(key)
@@ -286,7 +291,7 @@ class NormalSummary(dist.Distribution):
         return jnp.stack([self.m, (self.n - 1.0) / self.tau], -1)
 
 
-class NormalSumLaw(dist.Distribution):
+class NormalSumLaw(_NormalDrawsLaw):
     r"""Law of the summed statistic :math:`S = (\sum_j z_j, \sum_j z_j^2)` of ``n`` i.i.d. draws from
     :math:`N(m, 1/\tau)`: :math:`S = (n\bar z,\ ss + n\bar z^2)` with :math:`(\bar z, ss) \sim` :class:`NormalSummary`
     (``n = 0``: :math:`S = 0`; ``0 < n <= 1``: :math:`ss = 0`).  Density: that of the summary at
@@ -294,11 +299,6 @@ class NormalSumLaw(dist.Distribution):
     rounding of :math:`s_2` (so that a state reconstructed in float32 never reads as an impossible ``ss <= 0``)."""
 
     arg_constraints = {"m": constraints.real, "tau": constraints.positive, "n": constraints.nonnegative}
-    support = real_and_nonnegative
-
-    def __init__(self, m, tau, n, *, validate_args=None):
-        self.m, self.tau, self.n = jnp.broadcast_arrays(_f(m), _f(tau), _f(n))
-        super().__init__(batch_shape=jnp.shape(self.m), event_shape=(2,), validate_args=validate_args)
 
     def sample(self, key, sample_shape=()):
         k1, k2 = jax.random.split(key)

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 
 from pmm_ppl.conjugate.base import ConjugatePair
+from pmm_ppl.conjugate.laws import exact_log_probs
 from pmm_ppl.conjugate.validation import PMMInputError
 
 Array = jax.Array
@@ -98,9 +99,7 @@ def posterior_atoms(q: Any) -> tuple[Array, Array]:
         raise PMMInputError(
             f"denoiser.posterior: the ancestral receiver needs a discrete per-coordinate posterior (a mixture of "
             f"point masses, or a Categorical over counts), got {type(q).__name__}")
-    positive = probs > 0
-    log_probs = jnp.where(positive, jnp.log(jnp.where(positive, probs, 1.0)), -jnp.inf)
-    return jnp.asarray(values, jnp.result_type(float)), log_probs
+    return jnp.asarray(values, jnp.result_type(float)), exact_log_probs(probs)
 
 
 Estimate = Callable[[Array, ChainState], Array]
