@@ -29,7 +29,7 @@ def _log_probs(probs: Array) -> Array:
 
 
 def exact_log_probs(probs: Array) -> Array:
-    """:math:`\log p` with ``-inf`` where :math:`p = 0` (no NaN gradient through the zeros)."""
+    r""":math:`\log p` with ``-inf`` where :math:`p = 0` (no NaN gradient through the zeros)."""
     positive = probs > 0
     return jnp.where(positive, jnp.log(jnp.where(positive, probs, 1.0)), -jnp.inf)
 
