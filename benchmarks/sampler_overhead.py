@@ -10,6 +10,11 @@ T + 1.  ``ratio(min)`` divides the fastest sampler run by the fastest block of T
 shared with other work the medians move by tens of percent from run to run, the minima (the least
 disturbed runs) much less.  Target: ratio <= 1.05.
 
+``noise floor`` is 1 + (one step's N(0, I) draw of the batch, timed alone in a jitted scan) / (one
+denoiser call): the Normal channel must draw that noise at every step, so with JAX's Threefry
+generator no sampler can go below it.  Measured on this 2-core machine: 0.107 ms per draw of
+256 x 64 normals (0.081 ms of it the random bits) against about 1.9 ms per call, a floor near 1.056.
+
     .venv/bin/python benchmarks/sampler_overhead.py [--steps 32 128 512] [--repeats 7]
 """
 
@@ -89,8 +94,17 @@ def main() -> None:
     print(f"one jitted denoiser call: {per_call * 1e3:.3f} ms (median of blocks of 20 calls)")
     print("per T: sampler run and T back-to-back denoiser calls timed alternately (so a busy machine")
     print("slows both alike); medians over the repeats; ratio = median of the per-repeat ratios")
-    print(f"{'T':>6} {'sampler [ms]':>13} {'T calls [ms]':>13} {'ratio':>7} {'ratio(T+1)':>11} {'ratio(min)':>11}")
+    print(f"{'T':>6} {'sampler [ms]':>13} {'T calls [ms]':>13} {'ratio':>7} {'ratio(T+1)':>11} {'ratio(min)':>11} "
+          f"{'noise floor':>12}")
+    def noise_scan(steps: int):
+        def body(c, k):
+            return c + jax.random.normal(k, (BATCH, DIM)), None
+        return jax.jit(lambda key: jax.lax.scan(body, jnp.zeros((BATCH, DIM)), jax.random.split(key, steps))[0])
+
     for steps in args.steps:
+        draw = noise_scan(steps)
+        jax.block_until_ready(draw(jax.random.PRNGKey(3)))
+        noise = min(median_time(lambda: draw(jax.random.PRNGKey(3)), 1) for _ in range(args.repeats)) / steps
         run = lambda: sample(pair, denoiser, jax.random.PRNGKey(2), BATCH, (DIM,), schedule, steps)
         jax.block_until_ready(run())  # compile
         pairs = [(median_time(run, 1), median_time(lambda: denoiser_calls(steps), 1)) for _ in range(args.repeats)]
@@ -100,7 +114,7 @@ def main() -> None:
         ratio = statistics.median(ratios)
         ratio_min = min(a for a, _ in pairs) / min(b for _, b in pairs)
         print(f"{steps:>6} {total * 1e3:>13.2f} {calls * 1e3:>13.2f} {ratio:>7.3f} {ratio * steps / (steps + 1):>11.3f} "
-              f"{ratio_min:>11.3f}")
+              f"{ratio_min:>11.3f} {1 + noise / per_call:>12.3f}")
 
 if __name__ == "__main__":
     main()
