@@ -6,7 +6,9 @@ regression step draws t and Gaussian noise and regresses onto x.  Both are jitte
 interleaved and timed with block_until_ready; the table prints medians and their ratio, and the ratio
 of the minima over the repeats (``min ratio``: the least disturbed blocks, steadier on a shared machine).
 
-    .venv/bin/python benchmarks/train_step_overhead.py [--models digits_normal digits_counts shakespeare_chars] [--repeats 7]
+    .venv/bin/python benchmarks/train_step_overhead.py [--models digits_normal digits_counts] [--repeats 7]
+
+Default: every ready CPU model (``hardware="cpu"`` in its spec; ``pmm models`` lists them).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 
 import jax
 
-from pmm_ppl.train.models import load_spec
+from pmm_ppl.train.models import list_models, load_spec
 from pmm_ppl.train.step import (init_state, make_optimizer, make_train_step, pmm_loss_of_params,
                                 regression_loss_of_params, split_net)
 
@@ -32,12 +34,13 @@ def time_steps(step, state, batch, n):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", nargs="+", default=["digits_normal", "digits_counts"])
+    ap.add_argument("--models", nargs="+", default=None, help="default: every model whose hardware is 'cpu'")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--steps", type=int, default=30)
     args = ap.parse_args()
     print(f"{'model':20s} {'batch':>5s} {'pmm ms':>8s} {'regr ms':>8s} {'ratio':>6s} {'min ratio':>9s}")
-    for name in args.models:
+    names = args.models or [m for m in list_models() if load_spec(m).hardware == "cpu"]
+    for name in names:
         spec = load_spec(name)
         params, rebuild = split_net(spec.make_net(0))
         opt = make_optimizer(spec.train)

@@ -55,4 +55,4 @@ def spec(**overrides) -> ModelSpec:
     return ModelSpec(name="mnist_normal", pair=pair, schedule=schedule, make_net=make_net, load_data=load_data,
                      load_labels=load_labels, data_shape=(28, 28), weighting=weighting, train=train,
                      eval=EvalConfig(num_levels=256, unit="dim", num_steps=1000, num_mc=2), sample_steps=1000,
-                     description=__doc__)
+                     hardware="gpu", description=__doc__)

@@ -47,4 +47,4 @@ def spec(**overrides) -> ModelSpec:
     return ModelSpec(name="nyt_counts", pair=pair, schedule=schedule, make_net=make_net, load_data=load_data,
                      data_shape=(NUM_TERMS,), weighting=weighting, log_score=log_score, train=train,
                      eval=EvalConfig(num_levels=0, unit="count", num_steps=256, num_mc=2), sample_steps=256,
-                     description=__doc__)
+                     hardware="gpu", description=__doc__)

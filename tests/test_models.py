@@ -31,3 +31,24 @@ def test_model_spec_builds_and_net_runs(name):
 def test_unknown_model_names_the_available_ones():
     with pytest.raises(FileNotFoundError, match="digits_normal"):
         load_spec("no_such_model")
+
+
+def test_pmm_models_lists_every_model_with_its_pair_and_hardware(capsys):
+    from pmm_ppl.cli import main
+
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {ln.split()[0]: ln.split()[1:4] for ln in lines[1:]}
+    assert set(rows) == set(list_models())
+    assert rows["digits_normal"] == ["normal_normal", "cpu", "ancestral"]
+    assert rows["mnist_normal"][:2] == ["normal_normal", "gpu"]
+    assert rows["shakespeare_chars"][:2] == ["dirichlet_categorical", "cpu"]
+
+
+def test_model_hardware_must_be_cpu_or_gpu():
+    import dataclasses
+
+    from pmm_ppl.conjugate.validation import PMMInputError
+
+    with pytest.raises(PMMInputError, match="hardware: must be 'cpu' or 'gpu', got 'tpu'"):
+        dataclasses.replace(load_spec("toy2d_normal"), hardware="tpu")

@@ -192,7 +192,24 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_models(args) -> int:
+    from pmm_ppl.train.models import list_models, load_spec
+
+    rows = []
+    for name in list_models():
+        spec = load_spec(name)
+        summary = (spec.description.strip().splitlines() or [""])[0]
+        rows.append((name, spec.pair.name, spec.hardware, spec.default_sampler, summary))
+    widths = [max(len(r[i]) for r in rows + [("model", "pair", "hardware", "sampler", "")]) for i in range(4)]
+    print("  ".join(h.ljust(w) for h, w in zip(("model", "pair", "hardware", "sampler"), widths)) + "  description")
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4])
+    return 0
+
+
 def add_parser(sub) -> None:
+    p = sub.add_parser("models", help="list the ready models in models/ (pair, hardware budget, sampler)")
+    p.set_defaults(func=cmd_models)
     p = sub.add_parser("train", help="train a model from models/ (or a model .py file), or on your own data file",
                        usage="pmm train MODEL [options]\n       pmm train --pair NAME (--data FILE | --text FILE) "
                              "[options]   (pmm train -h: the options)")

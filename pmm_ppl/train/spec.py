@@ -136,6 +136,8 @@ class ModelSpec:
     #: "plug_in" or "ancestral"; None: from the pair's exactness class (see ``default_sampler``)
     sampler: str | None = None
     description: str = ""
+    #: what the budget is sized for: "cpu" (trains within its budget on a 2-core machine) or "gpu"
+    hardware: str = "cpu"
     decode: Callable[[np.ndarray], Any] | None = None  # e.g. a sample (one-hot / probabilities) -> text
     encode: Callable[[Any], Any] | None = None  # jittable: stored batch -> pair data space (e.g. indices -> one-hot)
     # class labels (train_labels, test_labels) of the rows of load_data()'s (train, test), for labelled data: the
@@ -147,6 +149,8 @@ class ModelSpec:
 
         check_whole_number(self.sample_steps, "sample_steps", 1)
         check_log_score(self.log_score, self.pair)
+        if self.hardware not in ("cpu", "gpu"):
+            raise PMMInputError(f"hardware: must be 'cpu' or 'gpu', got {self.hardware!r}")
         if self.sampler not in (None, "plug_in", "ancestral"):
             raise PMMInputError(f"sampler: must be 'plug_in', 'ancestral' or None, got {self.sampler!r}")
 
