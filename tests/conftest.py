@@ -5,8 +5,8 @@ CLI, training and own-data tests start as subprocesses (a kill -9 test trains, i
 resumes: three compiles of one train step), the notebook kernels, the docs build, and the two
 xdist workers. JAX's persistent compilation cache (``JAX_COMPILATION_CACHE_DIR``) stores each
 compiled program keyed by its HLO, the compile options and the jax/jaxlib versions, so a second
-process that compiles the same program loads the executable instead (``tests/test_train.py``: 82 s
--> 42 s on 2 cores, from an empty cache).
+process that compiles the same program loads the executable instead (``tests/test_train.py`` alone, one
+process: 82 s -> 42 s on 2 shared cores, from an empty cache).
 
 The cache is a fresh temporary folder made by the first pytest process of a run (the xdist
 controller, or the only process with ``-p no:xdist``), inherited by the workers and every
