@@ -4,6 +4,7 @@ measured overfitting) and prints the test-set likelihood bound in the model's un
 
     .venv/bin/python benchmarks/train_quality.py      # digits U-Net (Normal), digits counts, Shakespeare
     .venv/bin/python benchmarks/train_quality.py --models shakespeare_chars --keep runs/quality
+    .venv/bin/python benchmarks/train_quality.py --models digits_unet --seeds 0 1   # two seeds, with a summary
 
 Figures: digits_unet / digits_normal -> bits/dim (17-level discretised, images 1500..1796); digits_counts ->
 nats per image and per count; shakespeare_chars -> bits per character on test windows of 256.
@@ -37,12 +38,14 @@ def main() -> None:
     ap.add_argument("--continuous-mc", type=int, default=None, help="time draws per example (default 64; 16 for tokens)")
     ap.add_argument("--keep", default=None, help="keep the run directories under this folder (default: temporary)")
     ap.add_argument("--set", default="{}", help="JSON overrides for every model's spec()")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0],
+                    help="training seeds (weights and batch order); with several, a summary gives each figure's mean and range")
     args = ap.parse_args()
     rows = []
-    for name in args.models:
-        spec = load_spec(name, max_seconds=args.seconds, **json.loads(args.set))
+    for name, seed in ((n, s) for n in args.models for s in args.seeds):
+        spec = load_spec(name, max_seconds=args.seconds, **{"seed": seed, **json.loads(args.set)})
         with tempfile.TemporaryDirectory() as tmp:
-            run_dir = f"{args.keep}/{name}" if args.keep else tmp
+            run_dir = f"{args.keep}/{name}_seed{seed}" if args.keep else tmp
             t0 = time.perf_counter()
             state, rebuild = train(spec, run_dir, progress=False)
             metrics = [json.loads(ln) for ln in open(f"{run_dir}/metrics.jsonl") if ln.strip()]
@@ -53,17 +56,24 @@ def main() -> None:
         bound_steps = args.bound_steps if args.bound_steps is not None else ([] if tokens else [256, 1024])
         for T in bound_steps:
             r = test_bound(spec, net, test, jax.random.key(1), num_steps=T)
-            rows.append((name, int(state.step), rate, f"T={T}", r.nats_per_example, r.nats_se, r.per_unit, r.unit))
+            rows.append((name, seed, int(state.step), rate, f"T={T}", r.nats_per_example, r.nats_se, r.per_unit, r.unit))
         if spec.pair.accuracy_kind == "real":
             num_mc = args.continuous_mc or (16 if tokens else 64)
             r = test_bound(spec, net, test, jax.random.key(2), num_mc=num_mc, batch_size=64, continuous=True)
-            rows.append((name, int(state.step), rate, "continuous", r.nats_per_example, r.nats_se, r.per_unit, r.unit))
-        print(f"[{name}] trained {int(state.step)} steps in {args.seconds:.0f} s (+ {time.perf_counter() - t0 - args.seconds:.0f} s"
+            rows.append((name, seed, int(state.step), rate, "continuous", r.nats_per_example, r.nats_se, r.per_unit, r.unit))
+        print(f"[{name} seed {seed}] trained {int(state.step)} steps in {args.seconds:.0f} s (+ {time.perf_counter() - t0 - args.seconds:.0f} s"
               f" compile/eval overhead)", flush=True)
     unit_name = {"dim": "bits/dim", "char": "bits/char", "count": "nats/count", "doc": "nats/doc"}
-    print(f"\n{'model':20s} {'steps':>6s} {'ex/s':>7s} {'bound':>10s} {'nats/ex':>9s} {'+-':>6s} {'per unit':>9s} unit")
-    for name, steps, rate, kind, nats, se, per_unit, unit in rows:
-        print(f"{name:20s} {steps:6d} {rate:7.0f} {kind:>10s} {nats:9.2f} {se:6.2f} {per_unit:9.4f} {unit_name[unit]}")
+    print(f"\n{'model':20s} {'seed':>4s} {'steps':>6s} {'ex/s':>7s} {'bound':>10s} {'nats/ex':>9s} {'+-':>6s} {'per unit':>9s} unit")
+    for name, seed, steps, rate, kind, nats, se, per_unit, unit in rows:
+        print(f"{name:20s} {seed:4d} {steps:6d} {rate:7.0f} {kind:>10s} {nats:9.2f} {se:6.2f} {per_unit:9.4f} {unit_name[unit]}")
+    if len(args.seeds) > 1:
+        print(f"\nover seeds {args.seeds}: mean [min, max] of the per-unit figure")
+        for name in args.models:
+            for kind in dict.fromkeys(r[4] for r in rows if r[0] == name):
+                vals = [r[7] for r in rows if r[0] == name and r[4] == kind]
+                unit = next(r[8] for r in rows if r[0] == name)
+                print(f"{name:20s} {kind:>10s} {np.mean(vals):9.4f} [{min(vals):.4f}, {max(vals):.4f}] {unit_name[unit]}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ net        residual MLP (width 512, depth 3) giving per-count-level logits; the 
 objective  ELBO weighting (continuous time)
 data       images 0..1499 train, 1500..1796 test; bound reported in nats per image and per count
 budget     1500 steps (about 30 s on 2 CPU cores)
+
+Test bound, two seeds (`benchmarks/train_quality.py --models digits_unet digits_counts --seeds 0 1`, one run):
+T=256 0.2929 / 0.2931, T=1024 0.2893 / 0.2895, continuous 0.2872 / 0.2880 nats/count (seed 0 / seed 1).
 """
 
 import numpy as np

@@ -21,6 +21,15 @@ a small classifier's features, held-out floor 22.0):
     plug-in    T=64  1.905 bits/dim  FD 42.3    T=256  1.785 bits/dim  FD 43.2
     ancestral  T=64  1.755 bits/dim  FD 49.2    T=256  1.762 bits/dim  FD 49.3
 
+Two seeds (weights and batch order), `benchmarks/train_quality.py --models digits_unet digits_counts --seeds 0 1`
+(one run, 2 cores shared with other work; T-step bounds with the model's ancestral receiver):
+
+    seed 0    T=256 1.7617   T=1024 1.7594   continuous 1.7433 bits/dim
+    seed 1    T=256 1.7526   T=1024 1.7472   continuous 1.7328 bits/dim
+
+Training times drawn stratified over the batch (one t per 1/B of (0, 1)) instead of independently: seed 0
+gave 1.7578 / 1.7443 (T=256 / continuous), no change, so training keeps independent times.
+
 The EMA uses the usual warm-up w = 10 (with w = 2, as in digits_normal: 1.796 / 1.755).  Training takes
 about 3.5 minutes on 2 cores (~650 images/s), well inside a 10-minute budget.
 """
