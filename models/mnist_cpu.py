@@ -22,17 +22,18 @@ continuous-time bound on the first 500 test images, 8 time draws per image, fixe
 same images), with ``benchmarks/train_quality.py --models mnist_cpu --seconds 1e9 --continuous-mc 8
 --weights ema raw --set '{"max_steps": 400, ...}'``, bits/dim EMA / raw:
 
-    real-valued head (NormalPreconditioned), A_max 1e5, lr 1e-3     E1_FIGURES
+    real-valued head (NormalPreconditioned), A_max 1e5, lr 1e-3     1.724 / 1.801
     real-valued head, A_max 1e6, lr 1e-3                            2.082 / 2.166
     256-level head, A_max 1e5, lr 1e-3                              1.287 / 1.287
     256-level head, A_max 1e6, lr 1e-3                              1.148 / 1.151
     256-level head, A_max 1e6, lr 2e-3 (this model)                 1.132 / 1.138
 
 So the level head is the big gain (with a real-valued head the net itself must learn the snap to the grid,
-and raising A_max adds diffusion time it has not resolved), and with the level head A_max = 1e6 beats 1e5
-by 0.14 bits/dim (the reconstruction term it removes, less the longer diffusion part).  The EMA is no worse
+and raising A_max to 1e6 costs it 0.36 bits/dim of diffusion it has not resolved), while with the level head
+A_max = 1e6 beats 1e5 by 0.14 bits/dim (the reconstruction term it removes, less the longer diffusion part).  The EMA is no worse
 than the raw weights at this budget (warm-up 10 keeps it short).  Training ran at 31-44 images/s at a load
-average of 4.5-5 on the 2 cores (two other jobs); BFN's own code: 89 images/s on a quiet machine.
+average of 4.5-5 on the 2 cores (two other jobs; the first row at 71 images/s, load 1.5, nearly alone);
+BFN's own code: 89 images/s on a quiet machine.
 
 The 600-s figure, ``benchmarks/train_quality.py --models mnist_cpu --continuous-mc 16 --weights ema raw``
 (one run, 2026-11-30; training shared the 2 cores with two other jobs, 1-minute load average 3.8-5.5,
