@@ -29,20 +29,23 @@ same images), with ``benchmarks/train_quality.py --models mnist_cpu --seconds 1e
     256-level head, A_max 1e6, lr 2e-3 (this model)                 1.132 / 1.138
 
 So the level head is the big gain (with a real-valued head the net itself must learn the snap to the grid,
-and raising A_max to 1e6 costs it 0.36 bits/dim of diffusion it has not resolved), while with the level head
-A_max = 1e6 beats 1e5 by 0.14 bits/dim (the reconstruction term it removes, less the longer diffusion part).  The EMA is no worse
-than the raw weights at this budget (warm-up 10 keeps it short).  Training ran at 31-44 images/s at a load
+and raising A_max to 1e6 costs it 0.36 bits/dim of diffusion it has not resolved), while with the level
+head A_max = 1e6 beats 1e5 by 0.14 bits/dim (the reconstruction term it removes, less the longer diffusion
+part).  The EMA is no worse than the raw weights at this budget (warm-up 10 keeps it short).  lr 2e-3 over
+1e-3 is one run each (a 0.016 difference, near the noise); the 600-s runs stop at 850-1150 steps, before
+the cosine horizon of 1500, so the learning rate is not fully decayed.  Training ran at 31-44 images/s at a load
 average of 4.5-5 on the 2 cores (two other jobs; the first row at 71 images/s, load 1.5, nearly alone);
 BFN's own code: 89 images/s on a quiet machine.
 
-The 600-s figure, ``benchmarks/train_quality.py --models mnist_cpu --continuous-mc 16 --weights ema raw``
-(one run, 2026-11-30; training shared the 2 cores with two other jobs, 1-minute load average 3.8-5.5,
-mean 5.0, sampled every 30 s: about half the machine):
+The 600-s figure, ``benchmarks/train_quality.py --models mnist_cpu --continuous-mc 16 --weights ema raw``,
+16 time draws per image, two runs on 2026-11-30 (1-minute load average sampled every 30 s during training):
 
-    850 steps in 600 s, 44 images/s (median over 50-step intervals)
-    EMA   1.101 +- 0.013 bits/dim  (16 time draws per image)
-    raw   1.117 +- 0.013 bits/dim
-    (compilation and the evaluation of both: 6.7 minutes more at the same load)
+    run   machine                                   steps   images/s   EMA bits/dim      raw bits/dim
+    1     shared with two other jobs, load 3.8-5.5    850      44      1.101 +- 0.013    1.117 +- 0.013
+    2     nearly alone, load 1.3-1.75                1150      62      1.090 +- 0.013    1.092 +- 0.013
+
+(images/s: median over 50-step intervals; compilation and the evaluation of both weights took another
+5-7 minutes.)
 
 Issue 15's references on this task (continuous-time bound, first 500 test images, 600 s on 2 cores): BFN's
 own code 1.210 (EMA) / 1.169 (raw) with a 1.56 M-parameter U-Net; ``mnist_normal`` with channels
