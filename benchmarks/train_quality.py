@@ -2,15 +2,20 @@
 excluded; at most 600 s each, the digits models stop earlier at their step budgets, chosen from the
 measured overfitting) and prints the test-set likelihood bound in the model's unit.
 
-    .venv/bin/python benchmarks/train_quality.py      # digits U-Net (Normal), digits counts, Shakespeare
+    .venv/bin/python benchmarks/train_quality.py      # digits U-Net (Normal), digits counts, Shakespeare, MNIST
     .venv/bin/python benchmarks/train_quality.py --models shakespeare_chars --keep runs/quality
     .venv/bin/python benchmarks/train_quality.py --models digits_unet --seeds 0 1   # two seeds, with a summary
 
-Figures: digits_unet / digits_normal -> bits/dim (17-level discretised, images 1500..1796); digits_counts ->
+Figures: digits_unet / digits_normal -> bits/dim (17-level discretised, images 1500..1796); mnist_cpu -> bits/dim
+(256 levels, the first 500 test images); digits_counts ->
 nats per image and per count; shakespeare_chars -> bits per character on test windows of 256.
 The bound is the discrete-time ELBO with ``--bound-steps`` steps (default 256 and 1024; none for
 token models) and the continuous-time bound where the pair allows it (``--continuous-mc`` time
-draws per example; the +- is the standard error over the test examples).
+draws per example; the +- is the standard error over the test examples).  A model whose
+``EvalConfig.discrete_bound`` is False (mnist_cpu: ``T`` network calls per image and replicate) gets
+only the continuous-time bound unless ``--bound-steps`` asks; ``EvalConfig.max_examples`` limits the
+test images (mnist_cpu: the first 500).  ``--weights ema raw`` also scores the raw (last-iterate)
+weights; a fixed step budget instead of seconds: ``--seconds 1e9 --set '{"max_steps": 400}'``.
 """
 
 from __future__ import annotations
@@ -30,13 +35,15 @@ from pmm_ppl.train.models import load_spec
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", nargs="+", default=["digits_unet", "digits_counts", "shakespeare_chars"])
+    ap.add_argument("--models", nargs="+", default=["digits_unet", "digits_counts", "shakespeare_chars", "mnist_cpu"])
     ap.add_argument("--seconds", type=float, default=600.0)
     ap.add_argument("--bound-steps", type=int, nargs="*", default=None,
                     help="discrete-time bounds to compute (default 256 1024; none for token models, whose T-step "
                          "bound costs T forward passes per window: their figure is the continuous-time bound)")
     ap.add_argument("--continuous-mc", type=int, default=None, help="time draws per example (default 64; 16 for tokens)")
     ap.add_argument("--keep", default=None, help="keep the run directories under this folder (default: temporary)")
+    ap.add_argument("--weights", nargs="+", choices=["ema", "raw"], default=["ema"],
+                    help="which weights to score: the EMA (default) and / or the raw last iterate")
     ap.add_argument("--set", default="{}", help="JSON overrides for every model's spec()")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0],
                     help="training seeds (weights and batch order); with several, a summary gives each figure's mean and range")
@@ -49,31 +56,36 @@ def main() -> None:
             t0 = time.perf_counter()
             state, rebuild = train(spec, run_dir, progress=False)
             metrics = [json.loads(ln) for ln in open(f"{run_dir}/metrics.jsonl") if ln.strip()]
-        net = rebuild(state.ema)
         _, test = spec.load_data()
         rate = float(np.median([m["examples_per_s"] for m in metrics[1:]])) if len(metrics) > 1 else float("nan")
         tokens = spec.eval.unit == "char"
-        bound_steps = args.bound_steps if args.bound_steps is not None else ([] if tokens else [256, 1024])
-        for T in bound_steps:
-            r = test_bound(spec, net, test, jax.random.key(1), num_steps=T)
-            rows.append((name, seed, int(state.step), rate, f"T={T}", r.nats_per_example, r.nats_se, r.per_unit, r.unit))
-        if spec.pair.accuracy_kind == "real":
-            num_mc = args.continuous_mc or (16 if tokens else 64)
-            r = test_bound(spec, net, test, jax.random.key(2), num_mc=num_mc, batch_size=64, continuous=True)
-            rows.append((name, seed, int(state.step), rate, "continuous", r.nats_per_example, r.nats_se, r.per_unit, r.unit))
-        print(f"[{name} seed {seed}] trained {int(state.step)} steps in {args.seconds:.0f} s (+ {time.perf_counter() - t0 - args.seconds:.0f} s"
-              f" compile/eval overhead)", flush=True)
+        default_steps = [] if tokens or not spec.eval.discrete_bound else [256, 1024]
+        bound_steps = args.bound_steps if args.bound_steps is not None else default_steps
+        for weights in args.weights:
+            net = rebuild(state.ema if weights == "ema" else state.params)
+            label = name if args.weights == ["ema"] else f"{name} ({weights})"
+            for T in bound_steps:
+                r = test_bound(spec, net, test, jax.random.key(1), num_steps=T)
+                rows.append((label, seed, int(state.step), rate, f"T={T}", r.nats_per_example, r.nats_se, r.per_unit,
+                             r.unit))
+            if spec.pair.accuracy_kind == "real":
+                num_mc = args.continuous_mc or (16 if tokens else 64)
+                r = test_bound(spec, net, test, jax.random.key(2), num_mc=num_mc, batch_size=64, continuous=True)
+                rows.append((label, seed, int(state.step), rate, "continuous", r.nats_per_example, r.nats_se, r.per_unit,
+                             r.unit))
+        print(f"[{name} seed {seed}] trained {int(state.step)} steps; {time.perf_counter() - t0:.0f} s with compilation and"
+              f" evaluation; load average {' '.join(open('/proc/loadavg').read().split()[:3])} (1, 5, 15 min)", flush=True)
     unit_name = {"dim": "bits/dim", "char": "bits/char", "count": "nats/count", "doc": "nats/doc"}
     print(f"\n{'model':20s} {'seed':>4s} {'steps':>6s} {'ex/s':>7s} {'bound':>10s} {'nats/ex':>9s} {'+-':>6s} {'per unit':>9s} unit")
     for name, seed, steps, rate, kind, nats, se, per_unit, unit in rows:
         print(f"{name:20s} {seed:4d} {steps:6d} {rate:7.0f} {kind:>10s} {nats:9.2f} {se:6.2f} {per_unit:9.4f} {unit_name[unit]}")
     if len(args.seeds) > 1:
         print(f"\nover seeds {args.seeds}: mean [min, max] of the per-unit figure")
-        for name in args.models:
-            for kind in dict.fromkeys(r[4] for r in rows if r[0] == name):
-                vals = [r[7] for r in rows if r[0] == name and r[4] == kind]
-                unit = next(r[8] for r in rows if r[0] == name)
-                print(f"{name:20s} {kind:>10s} {np.mean(vals):9.4f} [{min(vals):.4f}, {max(vals):.4f}] {unit_name[unit]}")
+        for label in dict.fromkeys(r[0] for r in rows):
+            for kind in dict.fromkeys(r[4] for r in rows if r[0] == label):
+                vals = [r[7] for r in rows if r[0] == label and r[4] == kind]
+                unit = next(r[8] for r in rows if r[0] == label)
+                print(f"{label:20s} {kind:>10s} {np.mean(vals):9.4f} [{min(vals):.4f}, {max(vals):.4f}] {unit_name[unit]}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Every ready model in models/ loads, builds its net, and the net maps a batch of prior means to
 the data shape with finite values (no data download: the data loaders are exercised in test_data)."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -26,6 +27,14 @@ def test_model_spec_builds_and_net_runs(name):
     out = nnx.jit(lambda n, mu, t: n(mu, t))(net, spec.pair.mean(state), jnp.array([0.3, 0.9]))
     assert out.shape == (2,) + tuple(spec.data_shape)
     assert np.all(np.isfinite(np.asarray(out)))
+
+
+def test_mnist_cpu_fits_its_parameter_budget():
+    """The issue's CPU target allows a network of at most 1.6 M parameters (counted from the abstract
+    state: nothing is initialised)."""
+    net = nnx.eval_shape(lambda: load_spec("mnist_cpu").make_net(0))
+    count = sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(nnx.state(net, nnx.Param)))
+    assert 1.4e6 < count <= 1.6e6, count
 
 
 def test_unknown_model_names_the_available_ones():

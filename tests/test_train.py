@@ -420,7 +420,8 @@ def test_training_configs_are_validated_and_defaults_are_valid():
         for v in values:
             with pytest.raises(PMMInputError, match=f"^{name}:"):
                 TrainConfig(**{name: v})
-    for name, v in [("num_mc", 1), ("num_steps", 0), ("max_examples", 0), ("unit", "bits"), ("num_levels", 1)]:
+    for name, v in [("num_mc", 1), ("num_steps", 0), ("max_examples", 0), ("unit", "bits"), ("num_levels", 1),
+                    ("discrete_bound", "no")]:
         with pytest.raises(PMMInputError, match=f"^{name}:"):
             EvalConfig(**{name: v})
 
