@@ -38,7 +38,7 @@ average of 4.5-5 on the 2 cores (two other jobs; the first row at 71 images/s, l
 BFN's own code: 89 images/s on a quiet machine.
 
 The 600-s figure, ``benchmarks/train_quality.py --models mnist_cpu --continuous-mc 16 --weights ema raw``,
-16 time draws per image, two runs on 2026-11-30 (1-minute load average sampled every 30 s during training):
+16 time draws per image, two runs of seed 0 on 2026-11-30 (1-minute load average sampled every 30 s during training):
 
     run   machine                                   steps   images/s   EMA bits/dim      raw bits/dim
     1     shared with two other jobs, load 3.8-5.5    850      44      1.101 +- 0.013    1.117 +- 0.013
@@ -46,6 +46,10 @@ The 600-s figure, ``benchmarks/train_quality.py --models mnist_cpu --continuous-
 
 (images/s: median over 50-step intervals; compilation and the evaluation of both weights took another
 5-7 minutes.)
+
+Seed 1 (`benchmarks/train_quality.py --models mnist_cpu --continuous-mc 16 --seeds 1`, one run, 2026-11-30,
+the 2 cores shared with a full test-suite run, 1-minute load average 3.8-4.8): 550 steps in 600 s,
+29 images/s, EMA 1.117 +- 0.013 bits/dim.  Both seeds are under 1.15; seed 1 with about half the machine.
 
 Issue 15's references on this task (continuous-time bound, first 500 test images, 600 s on 2 cores): BFN's
 own code 1.210 (EMA) / 1.169 (raw) with a 1.56 M-parameter U-Net; ``mnist_normal`` with channels
