@@ -4,6 +4,7 @@ one H200: 0.946 bits/dim in 350 s, 2,354 images/s, about 8% of peak).
 
     python benchmarks/device_mnist.py --smoke            # tiny net, 3 steps, 16 test images: checks the stack
     python benchmarks/device_mnist.py --out DIR          # the real run (the model's 6-minute budget)
+    JAX_PLATFORMS=cpu python benchmarks/device_mnist.py --flops-only   # FLOPs of one training step, then stop
 
 Figures printed (and written to ``DIR/device_mnist.json``):
 - bits/dim: the continuous-time bound (``--continuous-mc`` time draws per image, +- one standard error
@@ -84,6 +85,7 @@ def main() -> None:
     ap.add_argument("--discrete-examples", type=int, default=200, help="test images for the T-step bound")
     ap.add_argument("--deadline", type=float, default=540.0, help="skip optional parts after this many seconds")
     ap.add_argument("--set", default="{}", help="JSON overrides for the model's spec()")
+    ap.add_argument("--flops-only", action="store_true", help="print the FLOPs of one training step and stop")
     ap.add_argument("--out", default=None, help="folder for the JSON report, metrics and a sample grid")
     args = ap.parse_args()
 
@@ -101,6 +103,8 @@ def main() -> None:
     report["flops_per_step"] = step_flops(spec)
     report["batch_size"] = spec.train.batch_size
     print(f"FLOPs per training step: {report['flops_per_step']:.4g} (batch {spec.train.batch_size})", flush=True)
+    if args.flops_only:
+        return
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp())
     out.mkdir(parents=True, exist_ok=True)
