@@ -34,7 +34,8 @@ def spec(**overrides) -> ModelSpec:
     pair = NormalNormal(prior_mean_value=0.0, prior_precision=1.0)
     schedule = GeometricSchedule(a_max=float(overrides.pop("a_max", 1e4)), scale=1.0)
     arch = overrides.pop("arch", "mlp")
-    net_kwargs = {"unet": {"channels": tuple(overrides.pop("channels", (32, 64)))},
+    net_kwargs = {"unet": {"channels": tuple(overrides.pop("channels", (32, 64))),
+                           "dropout": float(overrides.pop("dropout", 0.0))},
                   "mlp": {"width": overrides.pop("width", 512), "depth": overrides.pop("depth", 3)}}[arch]
     weighting = overrides.pop("weighting", "elbo")
     log_score = float(overrides.pop("log_score", 0.0))

@@ -74,6 +74,35 @@ def test_output_shape_and_finite(make, shape):
     assert float(jnp.max(jnp.abs(out[:3] - out[3:]))) > 1e-6
 
 
+def test_unet_dropout_only_in_training_with_a_fresh_mask_per_key():
+    from pmm_ppl.train.step import split_net, training_view
+
+    def build(rate):
+        net = UNet((8, 8), channels=(8,), attention=False, groups=4, emb_dim=8, dropout=rate, rngs=rngs(0))
+        params, rebuild = split_net(net)
+        return jax.tree_util.tree_map(lambda v: v + 0.05, params), rebuild  # non-zero everywhere
+
+    params, rebuild = build(0.5)
+    plain_params, plain_rebuild = build(0.0)
+    plain_net = plain_rebuild(plain_params)
+    assert training_view(plain_net, key(3)) is plain_net  # no dropout: nothing to switch on
+    # the same weights (dropout adds none)
+    assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(plain_params)
+    mu, t = jax.random.normal(key(1), (2, 8, 8)), T3[1:]
+
+    @jax.jit  # one compile for every output compared below
+    def outputs(p, q):
+        trained = [training_view(rebuild(p), k)(mu, t) for k in (key(3), key(3), key(4))]
+        return rebuild(p)(mu, t), plain_rebuild(q)(mu, t), *trained
+
+    evaluated, plain, a, a2, b = outputs(params, plain_params)
+    # evaluation never drops: it is the dropout-free net exactly
+    np.testing.assert_array_equal(np.asarray(evaluated), np.asarray(plain))
+    # training: a mask drawn from the step's key, reproducible, different for another key
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(a2))
+    assert float(jnp.abs(a - b).max()) > 1e-3 and float(jnp.abs(a - plain).max()) > 1e-3
+
+
 def test_unet_rejects_bad_shape():
     with pytest.raises(ValueError, match="data_shape"):
         UNet((8,), rngs=rngs(0))

@@ -45,6 +45,20 @@ def test_dilated_conv_receptive_field_is_exact():
     np.testing.assert_array_equal(changed, np.arange(p - 4, p + 5))
 
 
+def test_attention_blocks_give_the_conv_net_global_context():
+    # without attention a change at position 0 cannot reach position L - 1 (receptive field 9); one
+    # self-attention block after the convolutions reaches every position, and any length still works
+    mu = jax.nn.softmax(jax.random.normal(jax.random.key(1), (1, L, K)), -1)
+    mu2 = mu.at[0, 0].set(jnp.roll(mu[0, 0], 2))
+    t = jnp.array([0.3])
+    for num_attention, reaches in ((0, False), (1, True)):
+        net = small_conv(num_attention=num_attention, num_heads=2)
+        assert len(net.attention) == num_attention
+        far = float(jnp.abs(net(mu, t) - net(mu2, t))[0, -1].max())
+        assert (far > 1e-7) == reaches, (num_attention, far)
+    assert net(jax.nn.softmax(jnp.zeros((2, 2 * L, K)), -1), jnp.array([0.2, 0.5])).shape == (2, 2 * L, K)
+
+
 def test_dilated_conv_shapes_simplex_time_and_any_length():
     net = small_conv(mlp_ratio=2)
     mu = jax.nn.softmax(jax.random.normal(jax.random.key(2), (3, L, K)), -1)

@@ -17,7 +17,8 @@ Tokens: :math:`h_0 = \mu W_{\text{in}}`.  Each block (pre-LN, adaptive-LayerNorm
     h \leftarrow h + \mathrm{MLP}(\mathrm{LN}(h)(1 + s_2) + b_2) \ (\text{if } \texttt{mlp\_ratio} > 0),
 
 with :math:`(b_1, s_1, b_2, s_2) = V_\ell\, e(t)`, zero ("SAME") padding at the sequence ends, then
-a final LayerNorm and a linear map to K logits per position and the head (``simplex`` by default).
+``num_attention`` global self-attention blocks (:class:`~pmm_ppl.nets.transformer.TransformerBlock`: the
+convolutions below them carry the positions, so no position embedding), then a final LayerNorm and a linear map to K logits per position and the head (``simplex`` by default).
 Any sequence length works: the weights do not depend on ``L``.
 """
 
@@ -31,6 +32,7 @@ from flax import nnx
 
 from pmm_ppl.nets.embedding import ConditioningEmbedding
 from pmm_ppl.nets.heads import apply_head, check_head
+from pmm_ppl.nets.transformer import TransformerBlock
 
 
 class DilatedConvBlock(nnx.Module):
@@ -64,6 +66,8 @@ class DilatedConvNet(nnx.Module):
       kernel_size: convolution width (odd, so the window is centred).
       dilations: the dilation cycle (default ``(1, 2, 4)``).
       mlp_ratio: hidden width of the per-position MLP sublayer as a multiple of ``width``; 0 drops it.
+      num_attention, num_heads, attention_mlp_ratio: global self-attention blocks after the convolutions (a
+        convolution + attention hybrid), their heads and MLP width (a multiple of ``width``).
       emb_dim, head, conditioning, schedule, zero_init_output: as in :class:`~pmm_ppl.nets.mlp.MLP`.
     """
 
@@ -76,6 +80,9 @@ class DilatedConvNet(nnx.Module):
         kernel_size: int = 5,
         dilations: Sequence[int] = (1, 2, 4),
         mlp_ratio: int = 0,
+        num_attention: int = 0,
+        num_heads: int = 4,
+        attention_mlp_ratio: int = 2,
         emb_dim: int = 128,
         head: str = "simplex",
         conditioning: str = "time",
@@ -102,6 +109,8 @@ class DilatedConvNet(nnx.Module):
             DilatedConvBlock(width, kernel_size, dilations[i % len(dilations)], mlp_ratio, emb_dim, rngs=rngs)
             for i in range(num_blocks)
         ])
+        self.attention = nnx.List([TransformerBlock(width, num_heads, attention_mlp_ratio, emb_dim, rngs=rngs)
+                                   for _ in range(int(num_attention))])
         self.norm_out = nnx.LayerNorm(width, rngs=rngs)
         init = nnx.initializers.zeros_init() if zero_init_output else nnx.initializers.lecun_normal()
         self.token_out = nnx.Linear(width, k, kernel_init=init, rngs=rngs)
@@ -115,6 +124,6 @@ class DilatedConvNet(nnx.Module):
     def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
         emb = jax.nn.silu(self.embed(t))
         h = self.token_in(jnp.asarray(mu, jnp.float32))
-        for block in self.blocks:
+        for block in (*self.blocks, *self.attention):
             h = block(h, emb)
         return apply_head(self.head, self.token_out(self.norm_out(h)))

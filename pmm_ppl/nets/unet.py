@@ -2,8 +2,8 @@ r"""U-Net denoiser for images, ``(B, H, W)`` or ``(B, H, W, C)``.
 
 DDPM-style: a 3x3 input convolution, then per resolution level ``num_res_blocks`` residual blocks
 
-.. math::  h = x W_{\text{skip}} + \mathrm{Conv}(\mathrm{SiLU}(\mathrm{GN}(
-           \mathrm{Conv}(\mathrm{SiLU}(\mathrm{GN}(x))) + U e(t)))),
+.. math::  h = x W_{\text{skip}} + \mathrm{Conv}(\mathrm{Drop}(\mathrm{SiLU}(\mathrm{GN}(
+           \mathrm{Conv}(\mathrm{SiLU}(\mathrm{GN}(x))) + U e(t))))),
 
 a stride-2 3x3 convolution between levels (SAME padding, so sizes halve rounding up:
 28 -> 14 -> 7 -> 4, 8 -> 4 -> 2), a middle block (residual, optional multi-head self-attention at
@@ -32,18 +32,21 @@ def _group_norm(ch: int, groups: int, rngs: nnx.Rngs) -> nnx.GroupNorm:
 
 
 class ResBlock(nnx.Module):
-    def __init__(self, cin: int, cout: int, emb_dim: int, groups: int, *, rngs: nnx.Rngs):
+    def __init__(self, cin: int, cout: int, emb_dim: int, groups: int, dropout: float = 0.0, *, rngs: nnx.Rngs):
         self.norm1 = _group_norm(cin, groups, rngs)
         self.conv1 = nnx.Conv(cin, cout, (3, 3), rngs=rngs)
         self.emb_proj = nnx.Linear(emb_dim, cout, rngs=rngs)
         self.norm2 = _group_norm(cout, groups, rngs)
+        # off unless training switches it on (pmm_ppl.train.step.training_view reseeds the "dropout" stream)
+        self.dropout = nnx.Dropout(dropout, deterministic=True, rngs=nnx.Rngs(dropout=0)) if dropout > 0 else None
         self.conv2 = nnx.Conv(cout, cout, (3, 3), rngs=rngs)
         self.skip = nnx.Conv(cin, cout, (1, 1), rngs=rngs) if cin != cout else None
 
     def __call__(self, x: jax.Array, emb: jax.Array) -> jax.Array:
         h = self.conv1(jax.nn.silu(self.norm1(x)))
         h = h + self.emb_proj(emb)[:, None, None, :]
-        h = self.conv2(jax.nn.silu(self.norm2(h)))
+        h = jax.nn.silu(self.norm2(h))
+        h = self.conv2(self.dropout(h) if self.dropout is not None else h)
         return h + (self.skip(x) if self.skip is not None else x)
 
 
@@ -91,6 +94,8 @@ class UNet(nnx.Module):
       head, conditioning, schedule, input_shift, input_scale, zero_init_output: as in :class:`~pmm_ppl.nets.mlp.MLP`.
       out_per_pixel: if set, return ``out_per_pixel`` raw values per pixel and channel, shape
         ``(B, *data_shape, out_per_pixel)`` (per-level logits for the discretised denoisers).
+      dropout: dropout rate before each residual block's second convolution (as in DDPM); active only in
+        training (:func:`pmm_ppl.train.step.training_view`).
       out_kernel: size of the output convolution (3; 1 makes a wide ``out_per_pixel`` head, e.g. 256 level
         logits, 9x cheaper in weights and FLOPs).
     """
@@ -113,6 +118,7 @@ class UNet(nnx.Module):
         zero_init_output: bool = False,
         out_per_pixel: int | None = None,
         out_kernel: int = 3,
+        dropout: float = 0.0,
         rngs: nnx.Rngs,
     ):
         data_shape = tuple(int(d) for d in data_shape)
@@ -136,7 +142,7 @@ class UNet(nnx.Module):
         down_blocks, downsamples = [], []
         for i, ch in enumerate(channels):
             for _ in range(self.num_res_blocks):
-                down_blocks.append(ResBlock(cur, ch, emb_dim, groups, rngs=rngs))
+                down_blocks.append(ResBlock(cur, ch, emb_dim, groups, dropout, rngs=rngs))
                 cur = ch
                 skip_channels.append(cur)
             if i < self.num_levels - 1:
@@ -145,14 +151,14 @@ class UNet(nnx.Module):
         self.down_blocks = nnx.List(down_blocks)
         self.downsamples = nnx.List(downsamples)
 
-        self.mid1 = ResBlock(cur, cur, emb_dim, groups, rngs=rngs)
+        self.mid1 = ResBlock(cur, cur, emb_dim, groups, dropout, rngs=rngs)
         self.mid_attn = AttentionBlock(cur, num_heads, groups, rngs=rngs) if attention else None
-        self.mid2 = ResBlock(cur, cur, emb_dim, groups, rngs=rngs)
+        self.mid2 = ResBlock(cur, cur, emb_dim, groups, dropout, rngs=rngs)
 
         up_blocks, upsamples = [], []
         for i in reversed(range(self.num_levels)):
             for _ in range(self.num_res_blocks + 1):
-                up_blocks.append(ResBlock(cur + skip_channels.pop(), channels[i], emb_dim, groups, rngs=rngs))
+                up_blocks.append(ResBlock(cur + skip_channels.pop(), channels[i], emb_dim, groups, dropout, rngs=rngs))
                 cur = channels[i]
             if i > 0:
                 upsamples.append(Upsample(cur, rngs=rngs))

@@ -45,7 +45,7 @@ def split_net(net: nnx.Module) -> tuple[Any, Callable[[Any], nnx.Module]]:
     def rebuild(values: Any) -> nnx.Module:
         st = jax.tree_util.tree_map(lambda v: v, params)
         nnx.replace_by_pure_dict(st, values)
-        return nnx.merge(graphdef, st, rest)
+        return nnx.merge(graphdef, st, jax.tree_util.tree_map(lambda v: v, rest))  # fresh RNG variables
 
     return pure, rebuild
 
@@ -93,12 +93,26 @@ def make_train_step(
     return step
 
 
+#: folded into a step's key to give its dropout key, so that nets without dropout keep their randomness unchanged
+DROPOUT_STREAM = 0x64726F70
+
+
+def training_view(net: nnx.Module, key: jax.Array) -> nnx.Module:
+    """The net as trained: its ``nnx.Dropout`` layers (built ``deterministic=True`` with a ``"dropout"``
+    stream, so that evaluation and sampling never drop) switched on, with masks drawn from
+    ``fold_in(key, DROPOUT_STREAM)``.  A net without dropout is returned unchanged."""
+    if not any(isinstance(m, nnx.Dropout) for _, m in net.iter_modules()):
+        return net
+    nnx.reseed(net, dropout=jax.random.fold_in(key, DROPOUT_STREAM))
+    return nnx.view(net, deterministic=False)
+
+
 def pmm_loss_of_params(spec, rebuild: Callable[[Any], nnx.Module]) -> Callable:
-    """The model spec's PMM objective as a function of the weights."""
+    """The model spec's PMM objective as a function of the weights (dropout on, see :func:`training_view`)."""
     from pmm_ppl.process.objectives import pmm_loss
 
     def loss(params, key, x):
-        net = rebuild(params)
+        net = training_view(rebuild(params), key)
         return pmm_loss(spec.pair, spec.schedule, net, key, spec.to_data(x), weighting=spec.weighting,
                         log_score=spec.log_score).mean
 
@@ -110,7 +124,7 @@ def regression_loss_of_params(rebuild: Callable[[Any], nnx.Module]) -> Callable:
     ``||f(x + noise, t) - x||^2`` with ``t ~ U(0, 1)`` -- same forward/backward work, no PMM flow."""
 
     def loss(params, key, x):
-        net = rebuild(params)
+        net = training_view(rebuild(params), key)
         k1, k2 = jax.random.split(key)
         t = jax.random.uniform(k1, (x.shape[0],))
         noisy = x + jax.random.normal(k2, x.shape)
