@@ -206,15 +206,21 @@ def sample_poisson(key: jax.Array, rate: jax.Array) -> jax.Array:
     if n < MIN_LANES:  # small arrays: jax's sampler, quicker to compile (see the module docstring)
         out = jax.random.poisson(key, jnp.where(ok, lam, 0.0)).astype(dtype)
         return jnp.where(ok, out, jnp.nan).reshape(rate.shape)
+    return _sample_large(key, lam, ok).reshape(rate.shape)
+
+
+@jax.jit  # one program also when called outside jit (op by op, the loops and steps would compile one by one)
+def _sample_large(key, lam, ok):
+    """:func:`sample_poisson` on a flat array of at least ``MIN_LANES`` rates (``ok``: valid rates)."""
+    n = lam.size
     large = ok & (lam >= SWITCH_RATE)
-    m = min(n, max(64, n // 8))  # PTRS buffer: lanes the squeeze did not accept (10-35 % of large ones)
+    m = n // 8  # PTRS buffer: lanes the squeeze did not accept (10-35 % of large ones)
     k_uniform, k_ptrs = jax.random.split(key)
-    draws = jax.random.uniform(k_uniform, (2 * n + 2 * _BUFFER_PROPOSALS * m,), dtype)  # one RNG call
+    draws = jax.random.uniform(k_uniform, (2 * n + 2 * _BUFFER_PROPOSALS * m,), lam.dtype)  # one RNG call
     uv, uv_buffer = draws[: 2 * n].reshape(2, n), draws[2 * n :].reshape(_BUFFER_PROPOSALS, 2, m)
     small = _inversion(uv[0], jnp.where(ok & ~large, lam, 0.0))
     big = _ptrs(k_ptrs, uv, uv_buffer, jnp.where(large, lam, SWITCH_RATE), large)
-    out = jnp.where(large, big, jnp.where(ok, small, jnp.nan))
-    return out.reshape(rate.shape)
+    return jnp.where(large, big, jnp.where(ok, small, jnp.nan))
 
 
 def sample_law(key: jax.Array, law: dist.Distribution) -> jax.Array:
