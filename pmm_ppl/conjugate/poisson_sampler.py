@@ -43,11 +43,14 @@ float32 uniform lies on a grid of :math:`2^{-23}`, so lane probabilities are res
 float32.  Should rounding make :math:`F_k` stop growing below :math:`U` (probability :math:`\lesssim 10^{-7}`
 per lane), the lane gets a count in the far tail (:math:`k \ge 30`) instead of looping forever.
 
-**Small arrays.**  The method above pays off on large batches (a training step's 8192 pixels: about a third
-of ``jax.random.poisson``'s time, ``benchmarks/poisson_draw.py``) but takes about 0.7 s longer to compile,
-which small arrays (tests, single data, per-row draws under ``vmap``) would pay for nothing: arrays with
-fewer than :data:`MIN_LANES` elements are drawn by ``jax.random.poisson`` (Knuth below rate 10, PTRS above:
-the same law), with the same dtype and bad-rate handling.
+**Small arrays.**  The method above takes about a third of ``jax.random.poisson``'s time at every size
+measured (2048 to 32768 rates of a digits_counts batch, one CPU core; ``benchmarks/poisson_draw.py``) but
+about 1 s longer to compile (1.9 s against 0.9 s for one program on CPU), which small arrays (tests,
+single data) would pay for a saving of a fraction of a millisecond a call: arrays with fewer than
+:data:`MIN_LANES` elements (per row under ``vmap``) are drawn by ``jax.random.poisson`` (Knuth below rate 10,
+PTRS above: the same law), with the same output dtype and bad-rate handling.  The training batches of the
+ready count and token models (digits_counts 128 x 64, shakespeare_chars 16 x 256 positions) take the fast
+path.
 
 **Bad rates.**  A rate of 0 gives 0.  A negative, NaN or infinite rate gives NaN (and takes no loop
 iteration): the public pair methods reject such data and accuracies before tracing
