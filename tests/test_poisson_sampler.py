@@ -39,7 +39,8 @@ def test_law_at_every_rate_and_bad_rates():
         assert abs(x.mean() - rate) < 5 * np.sqrt(rate / N), (rate, x.mean())
         assert abs(x.var() - rate) < 5 * np.sqrt((rate + 2 * rate**2) / N), (rate, x.var())
     is_bad = ~np.isfinite(bad_rates) | (bad_rates < 0)
-    assert np.all(np.isnan(bad[is_bad])) and np.all(bad[bad_rates == 0] == 0) and np.all(np.isfinite(bad[bad_rates == 5]))
+    assert np.all(np.isnan(bad[is_bad])) and np.all(bad[bad_rates == 0] == 0)
+    assert np.all(np.isfinite(bad[bad_rates == 5]))
 
 
 def test_small_arrays_and_sample_law():
