@@ -58,6 +58,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from pmm_ppl.conjugate import validation as V
+from pmm_ppl.conjugate.poisson_sampler import sample_law
 
 Array = jax.Array
 State = Any  # a pytree (NamedTuple) of posterior hyperparameters
@@ -355,8 +356,9 @@ class ConjugatePair(abc.ABC):
         return x
 
     def sample_observation(self, key: Array, x: Array, alpha: Array) -> Array:
-        """Draw :math:`y \\sim \\pi_\\alpha(\\cdot \\mid \\mathrm{link}(x))` (used by simulations and the sampler)."""
-        return self.observation(self.link(x), alpha).sample(key)
+        """Draw :math:`y \\sim \\pi_\\alpha(\\cdot \\mid \\mathrm{link}(x))` (used by simulations and the sampler;
+        Poisson laws through :func:`~pmm_ppl.conjugate.poisson_sampler.sample_law`)."""
+        return sample_law(key, self.observation(self.link(x), alpha))
 
     def observation_log_prob(self, y: Array, x: Array, alpha: Array) -> Array:
         """:math:`\\log \\pi_\\alpha(y \\mid \\mathrm{link}(x))` per coordinate (the batch shape of ``x`` and
@@ -452,8 +454,9 @@ class LinearPair(ConjugatePair):
         batch shape is the data's batch shape (event axes folded in with ``to_event``)."""
 
     def sample_statistic(self, key: Array, x: Array, total_accuracy: Array) -> Array:
-        """One draw of :math:`S_A` given ``x``."""
-        return self.statistic_law(x, total_accuracy).sample(key)
+        """One draw of :math:`S_A` given ``x`` (Poisson laws through
+        :func:`~pmm_ppl.conjugate.poisson_sampler.sample_law`)."""
+        return sample_law(key, self.statistic_law(x, total_accuracy))
 
     def flow_log_prob(self, state: RunningMean, x: Array, total_accuracy: Array) -> Array:
         """Log density (or mass) of the flow state given ``x`` and ``A``, via :math:`S = C\\mu - c_0\\mu_0`

@@ -72,6 +72,7 @@ from jax.scipy.special import xlogy
 from pmm_ppl.conjugate import validation as V
 from pmm_ppl.conjugate.base import LinearPair, RunningMean
 from pmm_ppl.conjugate.laws import OneHotCategorical
+from pmm_ppl.conjugate.poisson_sampler import sample_poisson
 from pmm_ppl.conjugate.reconstruction import CategoricalReconstruction
 from pmm_ppl.conjugate.registry import register
 
@@ -259,7 +260,7 @@ class DirichletCategorical(_DirichletPrior):
         one_hot = jnp.all((xb == 0) | (xb == 1)) & jnp.all(jnp.sum(xb, axis=-1) == 1)
 
         def fast():
-            return jax.random.poisson(key, jnp.broadcast_to(r, batch)).astype(dtype)[..., None] * xb
+            return sample_poisson(key, jnp.broadcast_to(r, batch))[..., None] * xb
 
         return jax.lax.cond(one_hot, fast, lambda: jnp.broadcast_to(general().astype(dtype), xb.shape))
 

@@ -79,6 +79,7 @@ from numpyro.distributions import constraints
 
 from pmm_ppl.conjugate import validation as V
 from pmm_ppl.conjugate.base import LinearPair, RunningMean
+from pmm_ppl.conjugate.poisson_sampler import sample_law
 
 Array = jax.Array
 
@@ -271,7 +272,7 @@ class ExpFamilyPair(LinearPair):
     def sample_statistic(self, key, x, total_accuracy):
         """:math:`S_A` from ``statistic_law``; exactly 0 at :math:`A = 0` (no observation yet)."""
         a = as_float(total_accuracy)
-        draw = as_float(self.statistic_law(x, jnp.where(a > 0, a, 1.0)).sample(key))
+        draw = as_float(sample_law(key, self.statistic_law(x, jnp.where(a > 0, a, 1.0))))
         return jnp.where(a > 0, draw, 0.0)
 
     def posterior(self, state: RunningMean) -> dist.Distribution:

@@ -70,9 +70,6 @@ class GammaPoisson(LinearPair):
     def statistic_law(self, x, total_accuracy):
         return dist.Poisson(jnp.asarray(total_accuracy) * x)
 
-    def sample_statistic(self, key, x, total_accuracy):
-        return super().sample_statistic(key, x, total_accuracy).astype(jnp.result_type(float))
-
     def posterior(self, state: RunningMean) -> dist.Distribution:
         return dist.Gamma(state.weight * state.mean, state.weight)
 
