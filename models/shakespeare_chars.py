@@ -57,6 +57,7 @@ def spec(**overrides) -> ModelSpec:
     kernel_size, dilations = overrides.pop("kernel_size", 5), tuple(overrides.pop("dilations", (1, 2, 4)))
     weighting = overrides.pop("weighting", "elbo")
     log_score = float(overrides.pop("log_score", 0.0))
+    train_times = overrides.pop("train_times", "independent")
     sampler = overrides.pop("sampler", "ancestral")  # measured: see the docstring
     eval_windows = overrides.pop("eval_windows", 256)
     train = TrainConfig(**{"batch_size": 16, "learning_rate": 3e-3, "warmup_steps": 50, "max_steps": 200_000,
@@ -98,7 +99,8 @@ def spec(**overrides) -> ModelSpec:
         return decode(np.argmax(np.asarray(sample), -1), vocab)
 
     return ModelSpec(name="shakespeare_chars", pair=pair, schedule=schedule, make_net=make_net, load_data=load_data,
-                     data_shape=(length, K), weighting=weighting, log_score=log_score, train=train,
+                     data_shape=(length, K), weighting=weighting, log_score=log_score, train_times=train_times,
+                     train=train,
                      eval=EvalConfig(num_levels=0, unit="char", num_steps=256, num_mc=2), sample_steps=256,
                      sampler=sampler,
                      description=__doc__, encode=encode, decode=decode_sample)

@@ -27,7 +27,7 @@ from numpyro.distributions.transforms import biject_to
 
 import pmm_ppl
 from pmm_ppl import LinearPair, PMMInputError, get_pair
-from pmm_ppl.process.objectives import WEIGHTINGS, pmm_loss
+from pmm_ppl.process.objectives import WEIGHTINGS, draw_times, pmm_loss
 from pmm_ppl.process.schedules import GeometricSchedule, PowerSchedule
 
 NN = get_pair("normal_normal", prior_mean_value=0.0, prior_precision=1.0)
@@ -197,6 +197,31 @@ def test_normal_elbo_with_oracle_equals_quadrature_and_imMSE():
     assert abs(mean - quad) < 4 * se, (mean, quad, se)
 
 
+def test_stratified_times_are_uniform_one_per_stratum_and_cut_the_variance():
+    """Stratified times: one in each [k/B, (k+1)/B), each t_i U(0, 1) (KS test over keys); the ELBO batch
+    mean with the exact oracle stays unbiased (4 SE of the quadrature) with less variance (0.64 of it here)
+    when the loss's level varies with t more than it varies at a given t (64 coordinates per example)."""
+    b, reps = 16, 400
+    keys = jax.random.split(jax.random.PRNGKey(7), reps)
+    t = jax.vmap(lambda k: draw_times(k, b, "stratified"))(keys)
+    np.testing.assert_array_equal(np.sort(np.floor(np.asarray(t) * b), axis=1), np.tile(np.arange(b), (reps, 1)))
+    assert scipy.stats.kstest(np.asarray(t[:, 3]), "uniform").pvalue > 1e-3
+    schedule = GeometricSchedule(a_max=100.0)
+    dims = 64
+    quad = dims * 0.5 * np.log1p(100.0 * S**2)
+
+    def batch_mean(key, times):  # a fresh batch of data and times
+        kx, kl = jax.random.split(key)
+        oracle = lambda mu, t: normal_oracle(schedule)(mu, t[:, None])  # one t per example of 64 coordinates
+        return pmm_loss(NN, schedule, oracle, kl, draw_x(NN, kx, b * dims).reshape(b, dims), weighting="elbo", times=times).mean
+
+    batch_means = {times: np.asarray(jax.vmap(lambda k: batch_mean(k, times))(keys))
+                   for times in ("independent", "stratified")}
+    strat = batch_means["stratified"]
+    assert abs(strat.mean() - quad) < 4 * strat.std() / np.sqrt(reps), (strat.mean(), quad)
+    assert strat.var() < 0.8 * batch_means["independent"].var(), {k: v.var() for k, v in batch_means.items()}
+
+
 def test_normal_pmm_weight_with_oracle_equals_quadrature():
     """Continuous 'pmm': E = int (A'/C)^2 Var(x|mu_t) dt, C = rho0 + A (power schedule: varying weight)."""
     schedule = PowerSchedule(a_max=30.0, power=2.0)
@@ -316,6 +341,8 @@ def test_jit_and_grad_and_shapes():
         (dict(pair=GP, x=jnp.array([1.0, -1.0])), "x"),
         (dict(schedule="geometric"), "schedule"),
         (dict(pair="normal_normal"), "pair"),
+        (dict(times="sobol"), "times"),
+        (dict(times="stratified", num_steps=3), "times"),
     ],
 )
 def test_validation(kwargs, arg):

@@ -9,7 +9,12 @@ divergence :math:`D(x, f)` whose expectation over :math:`x \mid \mu_t` is minimi
 so **all weightings have the same minimiser**; they differ in how they spread the network's
 capacity over ``t`` and in what the loss value means.
 
-Continuous time (``num_steps=None``): :math:`t \sim U(0, 1)` per example, :math:`A = A(t)`.
+Continuous time (``num_steps=None``): :math:`t \sim U(0, 1)` per example, :math:`A = A(t)`.  With
+``times="stratified"`` the batch's times are :math:`t_i = (u + i/B) \bmod 1` from one :math:`u \sim U(0, 1)`
+(the low-discrepancy draw of MDLM, Sahoo et al. 2024): each :math:`t_i` is still :math:`U(0, 1)`, so
+every per-example loss and the batch mean stay unbiased, while the batch covers :math:`(0, 1)` evenly, one
+time in each interval :math:`[k/B, (k+1)/B)`; that removes most of the batch mean's variance that comes
+from *which* times were drawn (large for losses whose level varies strongly with ``t``).
 
 * ``"pmm"`` -- posterior-mean matching, :math:`(\dot\kappa_t)^2 \lVert x - f\rVert^2` with the gain
   rate :math:`\dot\kappa_t = \frac{d}{dt} w(A(t)) / C(t)`, :math:`C(t) = c_0 + w(A(t))`
@@ -68,6 +73,7 @@ Array = jax.Array
 Denoiser = Callable[[Array, Array], Array]
 
 WEIGHTINGS = ("pmm", "elbo", "plain")
+TIME_DRAWS = ("independent", "stratified")
 
 
 class LossOutput(NamedTuple):
@@ -110,6 +116,21 @@ def check_log_score(log_score: Any, pair: ConjugatePair, denoiser: Any = None) -
     return float(log_score)
 
 
+def draw_times(key: Array, batch: int, times: str = "independent", dtype: Any = jnp.float32) -> Array:
+    """``(B,)`` training times, each :math:`U(0, 1)`: independent, or stratified over the batch,
+    :math:`t_i = (u + i/B) \bmod 1` (see the module docstring)."""
+    if times == "stratified":
+        u = jax.random.uniform(key, (), dtype=dtype)
+        return jnp.mod(u + jnp.arange(batch, dtype=dtype) / batch, 1.0)
+    return jax.random.uniform(key, (batch,), dtype=dtype)
+
+
+def check_times(times: Any, name: str = "times") -> str:
+    if times not in TIME_DRAWS:
+        raise PMMInputError(f"{name}: expected one of {TIME_DRAWS}, got {times!r}")
+    return times
+
+
 def _check_args(pair: Any, schedule: Any, x: Any, weighting: Any, num_steps: Any) -> None:
     if not isinstance(pair, ConjugatePair):
         raise PMMInputError(f"pair: expected a ConjugatePair (see pmm_ppl.get_pair), got {type(pair).__name__}")
@@ -140,22 +161,27 @@ def pmm_loss(
     weighting: str = "pmm",
     num_steps: int | None = None,
     log_score: float = 0.0,
+    times: str = "independent",
 ) -> LossOutput:
     """Monte Carlo PMM training loss on a batch ``x`` of shape ``(B, *data_shape)``.
 
     Draws one time (continuous) or one step (``num_steps=T``) per example, one flow state per
     example, evaluates ``denoiser(pair.mean(state), t)`` and weights the error as described in the
     module docstring; ``log_score > 0`` adds that multiple of the log score of the denoiser's
-    per-coordinate posterior.  Returns :class:`LossOutput` ``(mean, per_example, t)``.
+    per-coordinate posterior.  ``times="stratified"`` draws the continuous times stratified over the batch
+    (:func:`draw_times`).  Returns :class:`LossOutput` ``(mean, per_example, t)``.
     """
     _check_args(pair, schedule, x, weighting, num_steps)
+    check_times(times)
+    if times != "independent" and num_steps is not None:
+        raise PMMInputError("times: stratified times are for continuous time (num_steps=None)")
     log_score = check_log_score(log_score, pair, denoiser)
     x = jnp.asarray(x, dtype=jnp.result_type(float))
     batch = x.shape[0]
     key_t, key_flow = jax.random.split(key)
 
     if num_steps is None:
-        t = jax.random.uniform(key_t, (batch,), dtype=x.dtype)
+        t = draw_times(key_t, batch, times, x.dtype)
         acc = schedule.A(t)
         step_alpha = None
     else:
@@ -199,4 +225,4 @@ def pmm_loss(
     return LossOutput(per_example.mean(), per_example, t)
 
 
-__all__ = ["LossOutput", "WEIGHTINGS", "check_log_score", "pmm_loss"]
+__all__ = ["LossOutput", "TIME_DRAWS", "WEIGHTINGS", "check_log_score", "check_times", "draw_times", "pmm_loss"]

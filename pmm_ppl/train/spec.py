@@ -135,6 +135,8 @@ class ModelSpec:
     #: weight of the log score of the net's per-coordinate posterior added to the loss (0: mean only;
     #: see pmm_ppl.process.objectives)
     log_score: float = 0.0
+    #: how a batch's training times are drawn: "independent" or "stratified" (pmm_ppl.process.objectives)
+    train_times: str = "independent"
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     sample_steps: int = 200
@@ -150,10 +152,11 @@ class ModelSpec:
     load_labels: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
 
     def __post_init__(self):
-        from pmm_ppl.process.objectives import check_log_score
+        from pmm_ppl.process.objectives import check_log_score, check_times
 
         check_whole_number(self.sample_steps, "sample_steps", 1)
         check_log_score(self.log_score, self.pair)
+        check_times(self.train_times, "train_times")
         if self.hardware not in ("cpu", "gpu"):
             raise PMMInputError(f"hardware: must be 'cpu' or 'gpu', got {self.hardware!r}")
         if self.sampler not in (None, "plug_in", "ancestral"):
@@ -181,4 +184,5 @@ class ModelSpec:
             "data_shape": list(self.data_shape),
             "weighting": self.weighting,
             **({"log_score": self.log_score} if self.log_score else {}),
+            **({"train_times": self.train_times} if self.train_times != "independent" else {}),
         }

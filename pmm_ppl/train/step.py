@@ -114,7 +114,7 @@ def pmm_loss_of_params(spec, rebuild: Callable[[Any], nnx.Module]) -> Callable:
     def loss(params, key, x):
         net = training_view(rebuild(params), key)
         return pmm_loss(spec.pair, spec.schedule, net, key, spec.to_data(x), weighting=spec.weighting,
-                        log_score=spec.log_score).mean
+                        log_score=spec.log_score, times=spec.train_times).mean
 
     return loss
 
