@@ -11,9 +11,14 @@ shared with other work the medians move by tens of percent from run to run, the 
 disturbed runs) much less.  Target: ratio <= 1.05.
 
 ``noise floor`` is 1 + (one step's N(0, I) draw of the batch, timed alone in a jitted scan) / (one
-denoiser call): the Normal channel must draw that noise at every step, so with JAX's Threefry
-generator no sampler can go below it.  Measured on this 2-core machine: 0.107 ms per draw of
-256 x 64 normals (0.081 ms of it the random bits) against about 1.9 ms per call, a floor near 1.056.
+denoiser call): the extra work the Normal channel does at every step (0.107 ms per draw of 256 x 64
+normals, 0.081 ms of it the random bits).  It is not a bound on ``ratio``: the T back-to-back calls
+also pay one dispatch each, which the sampler's single scan does not.
+
+Measured on this 2-core machine, two runs back to back with nothing else running (2026-11-30): one
+call 0.64 ms; at T = 512 ratio 0.907 and 0.927 (ratio(min) 0.920 and 0.962; noise floor 1.095), at
+T = 128 0.955 and 0.869, at T = 32 1.103 and 1.102 (there the sampler's fixed cost and the final call
+weigh more).  With the cores shared by training jobs, earlier runs gave 1.09 to 1.17 at T = 512.
 
     .venv/bin/python benchmarks/sampler_overhead.py [--steps 32 128 512] [--repeats 7]
 """
