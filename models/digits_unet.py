@@ -39,6 +39,8 @@ key), measured on seed 0 with ``--set JSON --bound-steps 256`` (T = 256 ancestra
     dropout 0.2, 1100 steps                             1.7578 / 1.7407
     dropout 0.1, channels (48, 96), 1100 steps          1.7519 / 1.7305   (about twice the training time)
     dropout 0.1, "pmm" loss weighting                   1.8329 / 1.8174
+    dropout 0.1, cosine decayed to 5% at step 1600      1.7669 / 1.7542   (a full decay still hurts,
+    dropout 0.2, cosine decayed to 5% at step 2000      1.7759 / 1.7548    as without dropout)
 
 Seed 1 of this model (`--models digits_unet --seeds 1`): 1.7533 / 1.7315 (T=1024 1.7486), against 1.7526 /
 1.7328 without dropout: over the two seeds dropout gains 0.005 / 0.004 bits/dim, less than the seed-to-seed
