@@ -106,6 +106,9 @@ def test_unet_dropout_only_in_training_with_a_fresh_mask_per_key():
 def test_unet_rejects_bad_shape():
     with pytest.raises(ValueError, match="data_shape"):
         UNet((8,), rngs=rngs(0))
+    for rate in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="dropout"):
+            UNet((8, 8), dropout=rate, rngs=rngs(0))
 
 
 # ---------------------------------------------------------------- heads

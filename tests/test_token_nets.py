@@ -82,6 +82,8 @@ def test_dilated_conv_rejects_bad_arguments():
         DilatedConvNet((L, K), dilations=(), rngs=rngs(0))
     with pytest.raises(ValueError, match="data_shape"):
         DilatedConvNet((L,), rngs=rngs(0))
+    with pytest.raises(ValueError, match="num_attention"):
+        DilatedConvNet((L, K), num_attention=-1, rngs=rngs(0))
 
 
 class _Probe(nnx.Module):

@@ -18,7 +18,8 @@ Tokens: :math:`h_0 = \mu W_{\text{in}}`.  Each block (pre-LN, adaptive-LayerNorm
 
 with :math:`(b_1, s_1, b_2, s_2) = V_\ell\, e(t)`, zero ("SAME") padding at the sequence ends, then
 ``num_attention`` global self-attention blocks (:class:`~pmm_ppl.nets.transformer.TransformerBlock`: the
-convolutions below them carry the positions, so no position embedding), then a final LayerNorm and a linear map to K logits per position and the head (``simplex`` by default).
+convolutions below them carry the positions, so no position embedding), then a final LayerNorm and a
+linear map to K logits per position and the head (``simplex`` by default).
 Any sequence length works: the weights do not depend on ``L``.
 """
 
@@ -98,6 +99,8 @@ class DilatedConvNet(nnx.Module):
         dilations = tuple(int(d) for d in dilations)
         if not dilations or min(dilations) < 1:
             raise ValueError(f"dilations: need at least one dilation, all >= 1, got {dilations}")
+        if int(num_attention) < 0:
+            raise ValueError(f"num_attention: must be >= 0, got {num_attention}")
         self.data_shape = data_shape
         k = data_shape[1]
         self.head = check_head(head)
