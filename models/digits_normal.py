@@ -21,6 +21,7 @@ import numpy as np
 from flax import nnx
 
 from pmm_ppl.conjugate.normal_normal import NormalNormal
+from pmm_ppl.data.augment import GeometricAugmentation
 from pmm_ppl.data.digits import load_digits_images
 from pmm_ppl.nets.discretised import DiscretisedNormalPreconditioned
 from pmm_ppl.nets.factory import make_denoiser
@@ -37,6 +38,11 @@ def spec(**overrides) -> ModelSpec:
     net_kwargs = {"unet": {"channels": tuple(overrides.pop("channels", (32, 64))),
                            "dropout": float(overrides.pop("dropout", 0.0))},
                   "mlp": {"width": overrides.pop("width", 512), "depth": overrides.pop("depth", 3)}}[arch]
+    # non-leaking augmentation (pmm_ppl/data/augment.py): None, a probability per operation, or its keyword arguments
+    augment = overrides.pop("augment", None)
+    if augment is not None:
+        augment = GeometricAugmentation(**(augment if isinstance(augment, dict) else {"probability": augment}))
+        net_kwargs["augment_dim"] = augment.num_labels
     weighting = overrides.pop("weighting", "elbo")
     log_score = float(overrides.pop("log_score", 0.0))
     # both samplers are exact in the limit for the Normal pair; the ancestral one (a draw from the level head's
@@ -74,7 +80,7 @@ def spec(**overrides) -> ModelSpec:
 
     return ModelSpec(name="digits_normal", pair=pair, schedule=schedule, make_net=make_net, load_data=load_data,
                      load_labels=load_labels, data_shape=(8, 8), weighting=weighting, log_score=log_score,
-                     train=train,
+                     augment=augment, train=train,
                      eval=EvalConfig(num_levels=17, unit="dim", num_steps=256, num_mc=2), sample_steps=256,
                      sampler=sampler,
                      description=__doc__)

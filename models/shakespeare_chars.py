@@ -45,7 +45,7 @@ from pmm_ppl.conjugate.dirichlet_categorical import DirichletCategorical
 from pmm_ppl.data.shakespeare import load_shakespeare
 from pmm_ppl.data.text import decode
 from pmm_ppl.nets.carry_revealed import CarryRevealed
-from pmm_ppl.nets.concentration_input import LogConcentrationInput
+from pmm_ppl.nets.concentration_input import LogConcentrationInput, RevealedTokenInput
 from pmm_ppl.nets.dilated_conv import DilatedConvNet
 from pmm_ppl.nets.transformer import Transformer
 from pmm_ppl.process.schedules import LogLinearSchedule, PowerSchedule
@@ -77,6 +77,9 @@ def spec(**overrides) -> ModelSpec:
     train_times = overrides.pop("train_times", "independent")
     sampler = overrides.pop("sampler", "ancestral")  # measured: see the docstring
     eval_windows = overrides.pop("eval_windows", 256)
+    net_input = overrides.pop("net_input", "log_concentration")
+    if net_input not in ("log_concentration", "revealed"):
+        raise ValueError(f"net_input: 'log_concentration' or 'revealed', got {net_input!r}")
     train = TrainConfig(**{"batch_size": 16, "learning_rate": 3e-3, "warmup_steps": 50, "max_steps": 200_000,
                            "max_seconds": 600.0, "decay_steps": 6000, "checkpoint_every": 500, **overrides})
     vocab_cache = {}
@@ -105,7 +108,7 @@ def spec(**overrides) -> ModelSpec:
         else:
             inner = Transformer((length, K), d_model=d_model, num_layers=layers, num_heads=num_heads,
                                 mlp_ratio=mlp_ratio, positions=positions, head="simplex", rngs=nnx.Rngs(seed))
-        net = LogConcentrationInput(inner, pair, schedule)
+        net = (RevealedTokenInput if net_input == "revealed" else LogConcentrationInput)(inner, pair, schedule)
         return CarryRevealed(net, pair, schedule) if carry else net
 
     def encode(batch):

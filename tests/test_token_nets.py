@@ -11,7 +11,7 @@ from flax import nnx
 
 from pmm_ppl import get_pair
 from pmm_ppl.nets.carry_revealed import CarryRevealed
-from pmm_ppl.nets.concentration_input import LogConcentrationInput
+from pmm_ppl.nets.concentration_input import LogConcentrationInput, RevealedTokenInput
 from pmm_ppl.nets.dilated_conv import DilatedConvNet
 from pmm_ppl.process.oracles import empirical_oracle
 from pmm_ppl.process.schedules import LogLinearSchedule
@@ -107,6 +107,22 @@ def test_log_concentration_input_is_log_prior_plus_counts():
     counts = np.asarray(PAIR.mean(PAIR.flow(jax.random.key(3), x, jnp.full((4, 1), A))) * (PAIR.prior_weight + A) - 1.0)
     fed = LogConcentrationInput(_Probe(), PAIR, SCHED)(mu, jnp.full((4,), SCHED.inverse(A)))
     np.testing.assert_allclose(np.asarray(fed), np.log(1.0 + np.round(counts)), atol=1e-4)
+
+
+def test_revealed_token_input_is_the_revealed_one_hot():
+    # the flow's own states (Poisson counts drawn by the pair, not by this test): a revealed position is fed
+    # the data's one-hot whatever its count, a masked one zeros; about e^-A of the positions stay masked
+    x = jax.nn.one_hot(jax.random.randint(jax.random.key(4), (64, L), 0, K), K)
+    A = 2.0
+    mu, st = _flow_mu(x, A)
+    fed = np.asarray(RevealedTokenInput(_Probe(), PAIR, SCHED)(mu, jnp.full((64,), SCHED.inverse(A))))
+    masked = ~fed.any(-1)
+    assert abs(masked.mean() - np.exp(-A)) < 0.02  # SE sqrt(e^-A (1 - e^-A) / 1536) = 0.008
+    np.testing.assert_array_equal(fed[~masked], np.asarray(x)[~masked])
+    counts = np.asarray(mu) * (PAIR.prior_weight + A) - 1.0
+    assert counts[~masked].max() > 1.5  # some revealed counts exceed 1: the indicator drops them
+    with pytest.raises(ValueError, match="noise"):
+        RevealedTokenInput(_Probe(), get_pair("dirichlet_categorical", num_classes=K, noise=0.1), SCHED)
 
 
 def test_carry_revealed_matches_the_exact_oracle_on_revealed_positions():

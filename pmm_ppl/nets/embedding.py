@@ -17,7 +17,10 @@ The scalar is then lifted to a vector by deterministic Fourier features
     \qquad \omega_j = \omega_{\min} (\omega_{\max}/\omega_{\min})^{(j-1)/(d/2-1)},
 
 (geometric frequencies, the transformer / DDPM "sinusoidal" embedding written with explicit
-angular frequencies) followed by a two-layer SiLU MLP.  Default frequency ranges:
+angular frequencies) followed by a two-layer SiLU MLP.  With ``augment_dim > 0`` the MLP's input is
+:math:`\phi(c) + W_a a`, where :math:`a` is the label of a non-leaking augmentation
+(:mod:`pmm_ppl.data.augment`, as EDM's ``map_augment``): :math:`W_a` starts at zero, and the label is
+zero (the real data) unless :func:`set_augment_labels` sets one for a training call.  Default frequency ranges:
 ``time``: :math:`\omega \in [1, 1000]` (t has unit range);
 ``log_accuracy``: :math:`\omega \in [0.05, 50]` (log A spans roughly -14 .. 12).
 """
@@ -59,8 +62,13 @@ def conditioning_value(t: jax.Array, kind: str = "time", schedule: Any = None, m
     raise ValueError(f"conditioning: expected one of {CONDITIONING_KINDS}, got {kind!r}")
 
 
+class AugmentLabel(nnx.Variable):
+    """The augmentation labels an embedding adds, ``(B, augment_dim)`` or ``(1, augment_dim)`` zeros (not
+    trained, not checkpointed: a net is built with zeros and a training call sets a batch's labels)."""
+
+
 class ConditioningEmbedding(nnx.Module):
-    """``t`` (B,) -> embedding (B, dim): conditioning value, Fourier features, SiLU MLP."""
+    """``t`` (B,) -> embedding (B, dim): conditioning value, Fourier features (+ augmentation label), SiLU MLP."""
 
     def __init__(
         self,
@@ -70,6 +78,7 @@ class ConditioningEmbedding(nnx.Module):
         schedule: Any = None,
         num_frequencies: int = 32,
         freq_range: tuple[float, float] | None = None,
+        augment_dim: int = 0,
         rngs: nnx.Rngs,
     ):
         if kind not in CONDITIONING_KINDS:
@@ -82,8 +91,31 @@ class ConditioningEmbedding(nnx.Module):
         self.freq_range = tuple(freq_range or _DEFAULT_FREQS[kind])
         self.dense1 = nnx.Linear(self.num_features, dim, rngs=rngs)
         self.dense2 = nnx.Linear(dim, dim, rngs=rngs)
+        if isinstance(augment_dim, bool) or not isinstance(augment_dim, int) or augment_dim < 0:
+            raise ValueError(f"augment_dim: must be a whole number >= 0, got {augment_dim!r}")
+        self.augment_dim = augment_dim
+        if augment_dim:  # W_a = 0 at the start: the net starts as the same function of (mu, t) for every label
+            self.augment_proj = nnx.Linear(augment_dim, self.num_features, use_bias=False,
+                                           kernel_init=nnx.initializers.zeros_init(), rngs=rngs)
+            self.augment_label = AugmentLabel(jnp.zeros((1, augment_dim), jnp.float32))
 
     def __call__(self, t: jax.Array) -> jax.Array:
         c = conditioning_value(t, self.kind, self.schedule)
         h = fourier_features(c, self.num_features, *self.freq_range)
+        if self.augment_dim:
+            h = h + self.augment_proj(self.augment_label[...])
         return self.dense2(jax.nn.silu(self.dense1(h)))
+
+
+def set_augment_labels(net: nnx.Module, labels: jax.Array) -> int:
+    """Set the augmentation labels ``(B, augment_dim)`` of every augmentation-conditioned embedding in
+    ``net`` (for one training call on a freshly rebuilt net); returns how many were set."""
+    count = 0
+    for _, module in nnx.iter_modules(net):
+        if isinstance(module, ConditioningEmbedding) and module.augment_dim:
+            if labels.shape[-1] != module.augment_dim:
+                raise ValueError(f"augment: labels have {labels.shape[-1]} entries, the net's embedding takes "
+                                 f"{module.augment_dim}")
+            module.augment_label.set_value(jnp.asarray(labels, jnp.float32))
+            count += 1
+    return count

@@ -49,6 +49,8 @@ class MLP(nnx.Module):
       zero_init_output: start with a zero last layer (output = head(0)).
       out_shape: output shape per example (default ``data_shape``), e.g. ``data_shape + (L,)`` for
         per-level logits (:class:`~pmm_ppl.nets.discretised.DiscretisedNormalPreconditioned`).
+      augment_dim: length of the label of a non-leaking augmentation the net is conditioned on
+        (:mod:`pmm_ppl.data.augment`); 0 (default): none.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class MLP(nnx.Module):
         input_scale: float = 1.0,
         zero_init_output: bool = False,
         out_shape: tuple[int, ...] | None = None,
+        augment_dim: int = 0,
         rngs: nnx.Rngs,
     ):
         self.data_shape = tuple(int(d) for d in data_shape)
@@ -73,7 +76,8 @@ class MLP(nnx.Module):
         self.input_shift = float(input_shift)
         self.input_scale = float(input_scale)
         dim = math.prod(self.data_shape)
-        self.embed = ConditioningEmbedding(emb_dim, kind=conditioning, schedule=schedule, rngs=rngs)
+        self.embed = ConditioningEmbedding(emb_dim, kind=conditioning, schedule=schedule, augment_dim=augment_dim,
+                                           rngs=rngs)
         self.dense_in = nnx.Linear(dim, width, rngs=rngs)
         self.blocks = nnx.List([ResidualMLPBlock(width, emb_dim, rngs=rngs) for _ in range(depth)])
         self.norm_out = nnx.LayerNorm(width, rngs=rngs)

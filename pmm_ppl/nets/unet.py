@@ -96,6 +96,8 @@ class UNet(nnx.Module):
         ``(B, *data_shape, out_per_pixel)`` (per-level logits for the discretised denoisers).
       dropout: dropout rate before each residual block's second convolution (as in DDPM); active only in
         training (:func:`pmm_ppl.train.step.training_view`).
+      augment_dim: length of the label of a non-leaking augmentation the net is conditioned on
+        (:mod:`pmm_ppl.data.augment`); 0 (default): none.
       out_kernel: size of the output convolution (3; 1 makes a wide ``out_per_pixel`` head, e.g. 256 level
         logits, 9x cheaper in weights and FLOPs).
     """
@@ -119,6 +121,7 @@ class UNet(nnx.Module):
         out_per_pixel: int | None = None,
         out_kernel: int = 3,
         dropout: float = 0.0,
+        augment_dim: int = 0,
         rngs: nnx.Rngs,
     ):
         data_shape = tuple(int(d) for d in data_shape)
@@ -136,7 +139,8 @@ class UNet(nnx.Module):
         self.num_levels = len(channels)
         self.num_res_blocks = int(num_res_blocks)
 
-        self.embed = ConditioningEmbedding(emb_dim, kind=conditioning, schedule=schedule, rngs=rngs)
+        self.embed = ConditioningEmbedding(emb_dim, kind=conditioning, schedule=schedule, augment_dim=augment_dim,
+                                           rngs=rngs)
         self.conv_in = nnx.Conv(self.in_channels, channels[0], (3, 3), rngs=rngs)
 
         skip_channels = [channels[0]]

@@ -137,6 +137,9 @@ class ModelSpec:
     log_score: float = 0.0
     #: how a batch's training times are drawn: "independent" or "stratified" (pmm_ppl.process.objectives)
     train_times: str = "independent"
+    #: non-leaking augmentation of the training batches, ``augment(key, x) -> (x', labels)`` with ``num_labels``
+    #: (e.g. pmm_ppl.data.augment.GeometricAugmentation); the net must take the labels (``augment_dim``)
+    augment: Any = None
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     sample_steps: int = 200
@@ -157,6 +160,9 @@ class ModelSpec:
         check_whole_number(self.sample_steps, "sample_steps", 1)
         check_log_score(self.log_score, self.pair)
         check_times(self.train_times, "train_times")
+        if self.augment is not None and not (callable(self.augment) and hasattr(self.augment, "num_labels")):
+            raise PMMInputError(f"augment: needs a callable augment(key, x) -> (x', labels) with num_labels, "
+                                f"got {self.augment!r}")
         if self.hardware not in ("cpu", "gpu"):
             raise PMMInputError(f"hardware: must be 'cpu' or 'gpu', got {self.hardware!r}")
         if self.sampler not in (None, "plug_in", "ancestral"):
@@ -185,4 +191,5 @@ class ModelSpec:
             "weighting": self.weighting,
             **({"log_score": self.log_score} if self.log_score else {}),
             **({"train_times": self.train_times} if self.train_times != "independent" else {}),
+            **({"augment": repr(self.augment)} if self.augment is not None else {}),
         }

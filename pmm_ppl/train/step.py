@@ -101,19 +101,42 @@ def training_view(net: nnx.Module, key: jax.Array) -> nnx.Module:
     """The net as trained: its ``nnx.Dropout`` layers (built ``deterministic=True`` with a ``"dropout"``
     stream, so that evaluation and sampling never drop) switched on, with masks drawn from
     ``fold_in(key, DROPOUT_STREAM)``.  A net without dropout is returned unchanged."""
-    if not any(isinstance(m, nnx.Dropout) for _, m in net.iter_modules()):
+    if not any(isinstance(m, nnx.Dropout) for _, m in nnx.iter_modules(net)):
         return net
     nnx.reseed(net, dropout=jax.random.fold_in(key, DROPOUT_STREAM))
     return nnx.view(net, deterministic=False)
 
 
+#: folded into a step's key to give its augmentation key
+AUGMENT_STREAM = 0x61756700
+
+
+def augmented(spec, net: nnx.Module, key: jax.Array, x: jax.Array) -> tuple[nnx.Module, jax.Array]:
+    """``(net, x)`` for one training call: with ``spec.augment`` set, the batch augmented from
+    ``fold_in(key, AUGMENT_STREAM)`` and the net given its labels (a net that cannot take them is an
+    error); otherwise both unchanged."""
+    if spec.augment is None:
+        return net, x
+    from pmm_ppl.conjugate.validation import PMMInputError
+    from pmm_ppl.nets.embedding import set_augment_labels
+
+    x, labels = spec.augment(jax.random.fold_in(key, AUGMENT_STREAM), x)
+    if not set_augment_labels(net, labels):
+        raise PMMInputError("augment: the net has no augmentation-conditioned embedding (build it with "
+                            "augment_dim=augment.num_labels, e.g. UNet(augment_dim=...)), so the augmented "
+                            "examples would leak into the model")
+    return net, x
+
+
 def pmm_loss_of_params(spec, rebuild: Callable[[Any], nnx.Module]) -> Callable:
-    """The model spec's PMM objective as a function of the weights (dropout on, see :func:`training_view`)."""
+    """The model spec's PMM objective as a function of the weights (dropout on, see :func:`training_view`;
+    the batch augmented when the spec says so, see :func:`augmented`)."""
     from pmm_ppl.process.objectives import pmm_loss
 
     def loss(params, key, x):
-        net = training_view(rebuild(params), key)
-        return pmm_loss(spec.pair, spec.schedule, net, key, spec.to_data(x), weighting=spec.weighting,
+        net, data = augmented(spec, rebuild(params), key, spec.to_data(x))
+        net = training_view(net, key)
+        return pmm_loss(spec.pair, spec.schedule, net, key, data, weighting=spec.weighting,
                         log_score=spec.log_score, times=spec.train_times).mean
 
     return loss
