@@ -38,7 +38,7 @@ class LogConcentrationInput(nnx.Module):
 
 
 class RevealedTokenInput(nnx.Module):
-    """``net(mu, t) = inner(1[N >= 1], t)`` with counts :math:`N = (c_0 + A(t))\mu - a_0`
+    r"""``net(mu, t) = inner(1[N >= 1], t)`` with counts :math:`N = (c_0 + A(t))\mu - a_0`
     (``pair.statistic_from_mean``): the revealed one-hot per position, zeros where nothing is revealed."""
 
     def __init__(self, inner: nnx.Module, pair: Any, schedule: Any):
