@@ -44,8 +44,8 @@ import numpy as np
 from pmm_ppl.conjugate.dirichlet_categorical import DirichletCategorical
 from pmm_ppl.data.shakespeare import load_shakespeare
 from pmm_ppl.data.text import decode
-from pmm_ppl.nets.carry_revealed import CarryRevealed
-from pmm_ppl.nets.concentration_input import LogConcentrationInput, RevealedTokenInput
+from pmm_ppl.nets.carry_revealed import CarryRevealed, RevealedTokenInput
+from pmm_ppl.nets.concentration_input import LogConcentrationInput
 from pmm_ppl.nets.dilated_conv import DilatedConvNet
 from pmm_ppl.nets.transformer import Transformer
 from pmm_ppl.process.schedules import LogLinearSchedule, PowerSchedule

@@ -10,8 +10,8 @@ import pytest
 from flax import nnx
 
 from pmm_ppl import get_pair
-from pmm_ppl.nets.carry_revealed import CarryRevealed
-from pmm_ppl.nets.concentration_input import LogConcentrationInput, RevealedTokenInput
+from pmm_ppl.nets.carry_revealed import CarryRevealed, RevealedTokenInput
+from pmm_ppl.nets.concentration_input import LogConcentrationInput
 from pmm_ppl.nets.dilated_conv import DilatedConvNet
 from pmm_ppl.process.oracles import empirical_oracle
 from pmm_ppl.process.schedules import LogLinearSchedule

@@ -18,6 +18,12 @@ so the network spends no capacity (and the likelihood bound no nats) on copying 
 with a softmax head a copied token always leaks a little mass, which the ELBO weight
 :math:`A'(t)` multiplies without bound as :math:`t \to 1`.  Counts are whole numbers, so the 1/2
 threshold is exact in float32.  Only for one-hot data and ``noise == 0``.
+
+For the same reason the count of a revealed class says nothing about the data beyond *which* class it
+is (:math:`N_j \mid x = e_j` is Poisson(:math:`A`) conditioned on :math:`N_j \ge 1`, whatever the
+neighbours): :class:`RevealedTokenInput` feeds the inner net exactly that, the indicator
+:math:`\mathbb 1[N \ge 1]` -- the revealed one-hot, all zeros for a masked position (after the first
+linear layer, a learned mask embedding: MDLM's input).
 """
 
 from __future__ import annotations
@@ -29,18 +35,14 @@ import jax.numpy as jnp
 from flax import nnx
 
 
-class CarryRevealed(nnx.Module):
-    """``net(mu, t)``: the revealed token where a position has a count, ``inner(mu, t)`` elsewhere.
-
-    Args:
-      inner: a token denoiser ``(B, L, K), (B,) -> (B, L, K)`` (probability vectors).
-      pair: a token pair with ``reveals_on_first_count`` (``DirichletCategorical`` with ``noise == 0``).
-      schedule: the schedule giving :math:`A(t)` (to recover the counts from ``mu``).
-    """
+class RevealedTokenWrapper(nnx.Module):
+    """Base of the wrappers that read the counts of the noiseless channel: holds ``inner`` (a token denoiser
+    ``(B, L, K), (B,) -> (B, L, K)``), ``pair`` (with ``reveals_on_first_count``: ``DirichletCategorical``
+    with ``noise == 0``) and ``schedule`` (giving :math:`A(t)`, to recover the counts from ``mu``)."""
 
     def __init__(self, inner: nnx.Module, pair: Any, schedule: Any):
         if not getattr(pair, "reveals_on_first_count", False):
-            raise ValueError("pair: CarryRevealed needs a token pair whose first count reveals the token "
+            raise ValueError(f"pair: {type(self).__name__} needs a token pair whose first count reveals the token "
                              "(the noiseless Dirichlet-Categorical channel, noise = 0)")
         self.inner = inner
         self.schedule = schedule
@@ -51,8 +53,21 @@ class CarryRevealed(nnx.Module):
         r"""Counts :math:`N = (c_0 + A(t))\mu - a_0` recovered from the posterior mean (``pair.statistic_from_mean``)."""
         return self.pair.statistic_from_mean(mu, jnp.asarray(self.schedule.A(t), jnp.float32))
 
+
+class CarryRevealed(RevealedTokenWrapper):
+    """``net(mu, t)``: the revealed token where a position has a count, ``inner(mu, t)`` elsewhere
+    (arguments: :class:`RevealedTokenWrapper`)."""
+
     def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
         n = self.counts(mu, t)
         revealed = jnp.max(n, axis=-1, keepdims=True) >= 0.5
         token = jax.nn.one_hot(jnp.argmax(n, axis=-1), mu.shape[-1], dtype=jnp.float32)
         return jnp.where(revealed, token, self.inner(mu, t))
+
+
+class RevealedTokenInput(RevealedTokenWrapper):
+    """``net(mu, t) = inner(1[N >= 1], t)``: the revealed one-hot per position, zeros where nothing is
+    revealed (arguments: :class:`RevealedTokenWrapper`)."""
+
+    def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
+        return self.inner((self.counts(mu, t) >= 0.5).astype(jnp.float32), t)
