@@ -39,9 +39,8 @@ def spec(**overrides) -> ModelSpec:
                            "dropout": float(overrides.pop("dropout", 0.0))},
                   "mlp": {"width": overrides.pop("width", 512), "depth": overrides.pop("depth", 3)}}[arch]
     # non-leaking augmentation (pmm_ppl/data/augment.py): None, a probability per operation, or its keyword arguments
-    augment = overrides.pop("augment", None)
+    augment = GeometricAugmentation.from_setting(overrides.pop("augment", None))
     if augment is not None:
-        augment = GeometricAugmentation(**(augment if isinstance(augment, dict) else {"probability": augment}))
         net_kwargs["augment_dim"] = augment.num_labels
     weighting = overrides.pop("weighting", "elbo")
     log_score = float(overrides.pop("log_score", 0.0))

@@ -93,6 +93,26 @@ def test_uint8_images_train_sample_trajectory_eval_plot(tmp_path, capsys):
     assert (run / "metrics.png").stat().st_size > 0
 
 
+def test_own_images_train_with_non_leaking_augmentation(tmp_path, capsys):
+    # --set '{"augment": p}' on one's own images: the net takes the labels, the run trains and evaluates; on
+    # vectors (not images) the augmentation is refused with an error that names it
+    rng = np.random.default_rng(2)
+    data = tmp_path / "img.npy"
+    np.save(data, (rng.integers(0, 4, (24, 6, 6)) * 85).astype(np.uint8))
+    run = tmp_path / "run"
+    augmented = json.dumps({**json.loads(TINY), "augment": 0.5})
+    assert _train(["--pair", "normal_normal", "--data", str(data)], run, steps=2, tiny=augmented) == 0
+    info = json.loads((run / "model.json").read_text())
+    assert "augment" in json.dumps(info)
+    assert main(["eval", str(run), *EVAL]) == 0
+    assert "bits/dim" in capsys.readouterr().out
+    vectors = tmp_path / "vec.npy"
+    np.save(vectors, rng.normal(size=(24, 5)).astype(np.float32))
+    capsys.readouterr()
+    assert _train(["--pair", "normal_normal", "--data", str(vectors)], tmp_path / "run2", steps=1, tiny=augmented) != 0
+    assert "augment: needs images (B, H, W) or (B, H, W, C), got shape" in capsys.readouterr().err
+
+
 def test_text_file_trains_samples_and_evaluates(tmp_path, capsys):
     text = tmp_path / "words.txt"
     text.write_text("the cat sat on a mat; a dog sat on the log. " * 14)  # 616 characters

@@ -68,6 +68,20 @@ class GeometricAugmentation:
         if isinstance(self.max_shift, bool) or not isinstance(self.max_shift, int) or self.max_shift < 1:
             raise PMMInputError(f"augment: max_shift must be a whole number >= 1, got {self.max_shift!r}")
 
+    @classmethod
+    def from_setting(cls, value) -> "GeometricAugmentation | None":
+        """A model's ``augment`` setting (e.g. from ``--set``): None (no augmentation), a probability, or
+        the keyword arguments of this class."""
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            unknown = set(value) - {f.name for f in dataclasses.fields(cls)}
+            if unknown:
+                raise PMMInputError(f"augment: unknown settings {sorted(unknown)}; expected probability, max_shift, "
+                                    f"operations")
+            return cls(**value)
+        return cls(probability=value)
+
     @property
     def num_labels(self) -> int:
         """Length of the label vector: 1 for ``xflip``, 2 each for ``rot90`` and ``translate``."""

@@ -343,6 +343,7 @@ import numpy as np
 from flax import nnx
 
 from pmm_ppl.conjugate.registry import get_pair
+from pmm_ppl.data.augment import GeometricAugmentation
 from pmm_ppl.process.schedules import GeometricSchedule, LogLinearSchedule, PowerSchedule  # noqa: F401
 from pmm_ppl.train.own_data import check_data_file
 from pmm_ppl.train.spec import EvalConfig, ModelSpec, TrainConfig
@@ -383,7 +384,7 @@ _NETS = {
         from pmm_ppl.nets.mlp import MLP
 
         backbone = MLP(SHAPE, out_shape=SHAPE + (NUM_LEVELS,), width=width, depth=depth, zero_init_output=True,
-                       rngs=nnx.Rngs(init_key(seed)))
+                       augment_dim=augment_dim, rngs=nnx.Rngs(init_key(seed)))
         return DiscretisedNormalPreconditioned(backbone, pair, schedule, np.linspace(-1.0, 1.0, NUM_LEVELS),
                                                data_mean=DATA_MEAN, data_std=DATA_STD)
 ''',
@@ -399,7 +400,7 @@ _NETS = {
         from pmm_ppl.nets.mlp import MLP
 
         backbone = MLP(SHAPE, out_shape=SHAPE + (HI - LO + 1,), width=width, depth=depth, zero_init_output=True,
-                       rngs=nnx.Rngs(init_key(seed)))
+                       augment_dim=augment_dim, rngs=nnx.Rngs(init_key(seed)))
         return LevelPosteriorDenoiser(backbone, pair, schedule, np.arange(LO, HI + 1), input_shift=DATA_MEAN,
                                       input_scale=DATA_STD, floor={floor})
 ''',
@@ -411,7 +412,8 @@ _NETS = {
         from pmm_ppl.nets.factory import make_denoiser
 
         return make_denoiser(pair, SHAPE, arch="mlp", schedule=schedule, precondition=True, data_mean=DATA_MEAN,
-                             data_std=DATA_STD, width=width, depth=depth, seed=seed, rng_impl="rbg")
+                             data_std=DATA_STD, width=width, depth=depth, augment_dim=augment_dim, seed=seed,
+                             rng_impl="rbg")
 ''',
     "plain": '''
     def to_pair(v):
@@ -420,7 +422,8 @@ _NETS = {
     def make_net(seed):
         from pmm_ppl.nets.factory import make_denoiser
 
-        return make_denoiser(pair, SHAPE, arch="mlp", width=width, depth=depth, seed=seed, rng_impl="rbg")
+        return make_denoiser(pair, SHAPE, arch="mlp", width=width, depth=depth, augment_dim=augment_dim, seed=seed,
+                             rng_impl="rbg")
 ''',
 }
 
@@ -436,10 +439,13 @@ def spec(**overrides) -> ModelSpec:
     schedule = {schedule}
     width, depth = overrides.pop("width", 512), overrides.pop("depth", 3)
     weighting = overrides.pop("weighting", "elbo")
+    # non-leaking augmentation of images (pmm_ppl/data/augment.py), e.g. --set '{{"augment": 0.15}}'
+    augment = GeometricAugmentation.from_setting(overrides.pop("augment", None))
+    augment_dim = 0 if augment is None else augment.num_labels
     train = TrainConfig(**{{**{train}, **overrides}})
 {net}{load}
     return ModelSpec(name={name!r}, pair=pair, schedule=schedule, make_net=make_net, load_data=load_data,
-                     data_shape=SHAPE, weighting=weighting, train=train,
+                     data_shape=SHAPE, weighting=weighting, augment=augment, train=train,
                      eval=EvalConfig(num_levels={num_levels}, unit={unit!r}, num_steps=256, num_mc=2), sample_steps=256,
                      description=__doc__)
 '''
