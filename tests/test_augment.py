@@ -124,5 +124,9 @@ def test_training_with_augmentation_needs_a_net_that_takes_the_labels():
     unconditioned = load_spec("digits_normal", arch="mlp", width=16, depth=1).make_net(0)
     with pytest.raises(PMMInputError, match="augment: the net has no augmentation"):
         augmented(spec, unconditioned, jax.random.key(0), x)
-    with pytest.raises(PMMInputError, match="augment"):
+    with pytest.raises(PMMInputError, match="augment: probability"):
         load_spec("digits_normal", augment="often")
+    with pytest.raises(PMMInputError, match=r"augment: unknown settings \['prob'\]"):
+        load_spec("digits_normal", augment={"prob": 0.1})
+    assert GeometricAugmentation.from_setting(None) is None
+    assert GeometricAugmentation.from_setting({"probability": 0.2, "max_shift": 2}) == GeometricAugmentation(0.2, 2)
