@@ -42,11 +42,13 @@ Test bound after 600 s on 2 cores, continuous time, 256 test windows, bits/char
     9 blocks of kernel 3 (this model), seed 1                   2.5860 +- 0.012  (5250 steps)
 
 The variations of the 6-block model landed within 0.002 of it or worse (one SE is 0.013): with the
-convolutions at about the machine's FLOP rate (the dilated convolution runs at ~400 GFLOP/s on 2 cores;
-bfloat16 matmuls do not speed up its backward pass on this CPU), the figure is set by what the compute of
-600 s buys, not by the gradient noise, the input map or the optimiser settings tried.  Depth at the same
+convolutions at about the machine's FLOP rate (``benchmarks/conv_block_cost.py``, one quiet run: the dilated
+convolution's forward + backward runs at 391 GFLOP/s on 2 cores; bfloat16 matmuls take 0.74x the float32 time
+forward but 1.01x forward + backward, and six blocks with bfloat16 im2col convolutions take 1.73x the
+float32 time), the figure is set by what the compute of 600 s buys, not by the gradient noise, the input
+map or the optimiser settings tried.  Depth at the same
 FLOPs did pay: 0.027 / 0.035 bits/char on the two seeds, though each step is 20% slower (the per-block
-LayerNorm and GELU cost about a third of a block's time on the CPU).  Against the target of < 2.45 the
+LayerNorm and GELU are 0.26 of a block's time on the CPU, same script).  Against the target of < 2.45 the
 model is 0.14 short.
 """
 

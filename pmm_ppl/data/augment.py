@@ -30,15 +30,17 @@ An operation not applied contributes zeros to the label, so the label has ``num_
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from pmm_ppl.conjugate.validation import PMMInputError
 
 AUGMENTATIONS = ("xflip", "rot90", "translate")
 _LABELS = {"xflip": 1, "rot90": 2, "translate": 2}
+#: [cos(theta) - 1, sin(theta)] of a turn by theta = pi/2, pi, 3 pi/2
+_ROT90_LABELS = np.asarray([[-1.0, 1.0], [-2.0, 0.0], [-1.0, -1.0]], np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,10 +119,9 @@ class GeometricAugmentation:
         return jnp.flip(image, axis=1), jnp.ones((1,), jnp.float32)
 
     def _rot90(self, key, image):
-        k = jax.random.randint(key, (), 1, 4)
-        turned = jax.lax.switch(k - 1, [lambda im, n=n: jnp.rot90(im, n, axes=(0, 1)) for n in (1, 2, 3)], image)
-        theta = k.astype(jnp.float32) * (math.pi / 2)
-        return turned, jnp.stack([jnp.round(jnp.cos(theta)) - 1.0, jnp.round(jnp.sin(theta))])
+        k = jax.random.randint(key, (), 0, 3)  # a turn of (k + 1) quarters
+        turned = jax.lax.switch(k, [lambda im, n=n: jnp.rot90(im, n, axes=(0, 1)) for n in (1, 2, 3)], image)
+        return turned, jnp.asarray(_ROT90_LABELS)[k]
 
     def _translate(self, key, image):
         s = self.max_shift

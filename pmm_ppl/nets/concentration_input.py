@@ -32,4 +32,3 @@ class LogConcentrationInput(nnx.Module):
         c = self.pair.total_weight(jnp.asarray(self.schedule.A(t), jnp.float32))
         c = c.reshape((-1,) + (1,) * (mu.ndim - 1))
         return self.inner(jnp.log(jnp.maximum(c * mu, 1e-30)), t)
-
