@@ -1,15 +1,18 @@
-"""Where a dilated-convolution block's time goes on this CPU (the Shakespeare model's block, batch 16 x 256).
+"""Where the Shakespeare model's convolution stack spends its time on this CPU (batch 16 x 256).
 
-Times, jitted and warmed up, the forward + backward pass of six residual blocks
-``h + GELU(Conv_{k,d}(LN(h))) W`` at width 128, kernel 5, dilation 2, and prints ratios from one run
-(minimum over repeats):
+The configuration (width, kernel size, dilation cycle, number of blocks) is read off the model's built net
+(``models/shakespeare_chars.py``), so the figures follow the model.  Times, jitted and warmed up, the forward +
+backward pass of the stack ``h + W GELU(Conv_{k,d}(LN(h)(1 + s) + s))`` (``s``: a per-example modulation, as
+the net's adaptive LayerNorm), and prints ratios from one run (minimum over repeats):
 
-* ``elementwise share``: 1 - time(blocks without LayerNorm and GELU) / time(full blocks) -- the part of a
-  block's time that is not the convolution and the projection;
-* ``bf16 / f32``: the time of a 128 x 128 matmul over the batch in bfloat16 (float32 accumulation) over
-  float32, forward alone and forward + backward; and the same for the whole blocks with the convolution
+* ``elementwise share``: 1 - time(blocks without LayerNorm, modulation and GELU) / time(full blocks) -- the part
+  of the blocks' time that is not the convolution and the projection;
+* ``stack / whole net``: the full blocks' time over the model's whole inner net (embeddings, token maps, head);
+* ``bf16 / f32``: the time of a width x width matmul over the batch in bfloat16 (float32 accumulation) over
+  float32, forward alone and forward + backward; and the same for the whole stack with the convolution
   computed as bfloat16 im2col matmuls;
-* the convolution's FLOP rate relative to the plain float32 matmul's (forward + backward).
+* FLOP rates (convolution + projection FLOPs, forward + backward, over the time) of the bare convolutions, the
+  full blocks and the whole net, and of a plain float32 matmul, in GFLOP/s from one run.
 
     .venv/bin/python benchmarks/conv_block_cost.py [--repeats 5]
 """
@@ -22,7 +25,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-B, L, C, K, D = 16, 256, 128, 5, 2
+B = 16
 
 
 def min_time(fn, *args, repeats: int, calls: int = 10) -> float:
@@ -42,15 +45,16 @@ def layer_norm(h):
     return (h - m) * jax.lax.rsqrt(((h - m) ** 2).mean(-1, keepdims=True) + 1e-6)
 
 
-def conv_f32(h, w):
-    return jax.lax.conv_general_dilated(h, w, (1,), "SAME", rhs_dilation=(D,), dimension_numbers=("NWC", "WIO", "NWC"))
+def conv_f32(h, w, d):
+    return jax.lax.conv_general_dilated(h, w, (1,), "SAME", rhs_dilation=(d,), dimension_numbers=("NWC", "WIO", "NWC"))
 
 
-def conv_bf16_im2col(h, w):
-    pad = (K - 1) // 2 * D
+def conv_bf16_im2col(h, w, d):
+    k, c = w.shape[0], w.shape[1]
+    pad = (k - 1) // 2 * d
     hp = jnp.pad(h.astype(jnp.bfloat16), ((0, 0), (pad, pad), (0, 0)))
-    cols = jnp.concatenate([hp[:, i * D:i * D + L] for i in range(K)], -1)
-    return jnp.dot(cols, w.reshape(K * C, C).astype(jnp.bfloat16), preferred_element_type=jnp.float32)
+    cols = jnp.concatenate([hp[:, i * d:i * d + h.shape[1]] for i in range(k)], -1)
+    return jnp.dot(cols, w.reshape(k * c, -1).astype(jnp.bfloat16), preferred_element_type=jnp.float32)
 
 
 def matmul(h, p, bf16):
@@ -59,46 +63,80 @@ def matmul(h, p, bf16):
     return h @ p
 
 
-def blocks_grad(conv, norm, act, bf16):
-    def loss(h, w, p):
-        for _ in range(6):
-            h = h + matmul(act(conv(norm(h), w)), p, bf16)
+def blocks_grad(dilations, conv, norm, act, modulate, bf16):
+    """jitted gradient of a stack of blocks, block ``i`` with dilation ``dilations[i]``."""
+
+    def loss(h, ws, ps, s):
+        for i, d in enumerate(dilations):
+            z = norm(h)
+            if modulate:
+                z = z * (1 + s[i][:, None, :]) + s[i][:, None, :]
+            h = h + matmul(act(conv(z, ws[i], d)), ps[i], bf16)
         return (h ** 2).mean()
 
-    return jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
+    return jax.jit(jax.grad(loss, argnums=(0, 1, 2, 3)))
+
+
+def model_stack():
+    """``(inner net, width, kernel size, per-block dilations, sequence length)`` of the Shakespeare model."""
+    from pmm_ppl.train.models import load_spec
+
+    spec = load_spec("shakespeare_chars")
+    net = spec.make_net(0)
+    while not hasattr(net, "blocks"):  # unwrap CarryRevealed / input maps down to the DilatedConvNet
+        net = net.inner
+    width = net.token_in.out_features
+    dilations = [net.dilations[i % len(net.dilations)] for i in range(len(net.blocks))]
+    return net, width, net.kernel_size, dilations, spec.data_shape
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    keys = jax.random.split(jax.random.key(0), 3)
+    net, C, K, dilations, (L, V) = model_stack()
+    n = len(dilations)
+    keys = jax.random.split(jax.random.key(0), 6)
     x = jax.random.normal(keys[0], (B, L, C))
-    w = jax.random.normal(keys[1], (K, C, C)) * 0.05
-    p = jax.random.normal(keys[2], (C, C)) * 0.05
+    w = jax.random.normal(keys[1], (n, K, C, C)) * 0.05
+    p = jax.random.normal(keys[2], (n, C, C)) * 0.05
+    s = jax.random.normal(keys[3], (n, B, C)) * 0.1
     ident = lambda h: h  # noqa: E731
     r = args.repeats
+    args_ = (x, w, p, s)
 
-    full = min_time(blocks_grad(conv_f32, layer_norm, jax.nn.gelu, False), x, w, p, repeats=r)
-    bare = min_time(blocks_grad(conv_f32, ident, ident, False), x, w, p, repeats=r)
-    bf16_blocks = min_time(blocks_grad(conv_bf16_im2col, layer_norm, jax.nn.gelu, True), x, w, p, repeats=r)
+    full = min_time(blocks_grad(dilations, conv_f32, layer_norm, jax.nn.gelu, True, False), *args_, repeats=r)
+    bare = min_time(blocks_grad(dilations, conv_f32, ident, ident, False, False), *args_, repeats=r)
+    bf16_blocks = min_time(blocks_grad(dilations, conv_bf16_im2col, layer_norm, jax.nn.gelu, True, True), *args_,
+                           repeats=r)
+
+    from pmm_ppl.train.step import split_net
+
+    params, rebuild = split_net(net)
+    logits_in = jax.random.normal(keys[4], (B, L, V))
+    t = jnp.linspace(0.05, 0.95, B)
+    probe = jax.random.normal(keys[5], (B, L, V))
+    net_grad = jax.jit(jax.grad(lambda q, m: jnp.sum(rebuild(q)(m, t) * probe)))
+    whole = min_time(net_grad, params, logits_in, repeats=r)
 
     def mm_loss(bf16):
         return lambda h, q: (matmul(h, q, bf16) ** 2).sum()
 
-    mm = {bf: (min_time(jax.jit(lambda h, q, bf=bf: matmul(h, q, bf)), x, p, repeats=r),
-               min_time(jax.jit(jax.grad(mm_loss(bf), argnums=(0, 1))), x, p, repeats=r)) for bf in (False, True)}
-    conv_grad = min_time(jax.jit(jax.grad(lambda h, v: (conv_f32(h, v) ** 2).sum(), argnums=(0, 1))), x, w, repeats=r)
-    conv_rate = 3 * 2 * B * L * C * C * K / conv_grad
+    mm = {bf: (min_time(jax.jit(lambda h, q, bf=bf: matmul(h, q, bf)), x, p[0], repeats=r),
+               min_time(jax.jit(jax.grad(mm_loss(bf), argnums=(0, 1))), x, p[0], repeats=r)) for bf in (False, True)}
+    flops = 3 * 2 * B * L * C * C * (K + 1) * n  # convolutions + projections, forward + backward
     mm_rate = 3 * 2 * B * L * C * C / mm[False][1]
 
-    print(f"six blocks fwd+bwd: {full * 1e3:.1f} ms; without LayerNorm and GELU {bare * 1e3:.1f} ms")
-    print(f"elementwise share of a block        {1 - bare / full:.2f}")
+    print(f"stack: {n} blocks, width {C}, kernel {K}, dilations {dilations}; batch {B} x {L}")
+    print(f"{n} blocks fwd+bwd: {full * 1e3:.1f} ms; without LayerNorm, modulation and GELU {bare * 1e3:.1f} ms; "
+          f"whole net {whole * 1e3:.1f} ms")
+    print(f"elementwise share of the blocks     {1 - bare / full:.2f}")
+    print(f"stack / whole net                   {full / whole:.2f}")
     print(f"bf16 / f32 matmul, forward          {mm[True][0] / mm[False][0]:.2f}")
     print(f"bf16 / f32 matmul, forward+backward {mm[True][1] / mm[False][1]:.2f}")
-    print(f"bf16 im2col / f32 conv, six blocks  {bf16_blocks / full:.2f}")
-    print(f"conv FLOP rate / f32 matmul rate    {conv_rate / mm_rate:.2f}   "
-          f"(conv {conv_rate / 1e9:.0f} GFLOP/s fwd+bwd, one run)")
+    print(f"bf16 im2col / f32 conv, the stack   {bf16_blocks / full:.2f}")
+    print(f"GFLOP/s fwd+bwd (one run): bare convolutions {flops / bare / 1e9:.0f}, full blocks {flops / full / 1e9:.0f}, "
+          f"whole net {flops / whole / 1e9:.0f}; f32 matmul {mm_rate / 1e9:.0f}")
 
 
 if __name__ == "__main__":
