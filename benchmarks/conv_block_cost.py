@@ -2,15 +2,17 @@
 
 The configuration (width, kernel size, dilation cycle, number of blocks) is read off the model's built net
 (``models/shakespeare_chars.py``), so the figures follow the model.  Times, jitted and warmed up, the forward +
-backward pass of the stack ``h + W GELU(Conv_{k,d}(LN(h)(1 + s) + s))`` (``s``: a per-example modulation, as
-the net's adaptive LayerNorm), and prints ratios from one run (minimum over repeats):
+backward pass of the model's own ``DilatedConvBlock`` stack, ``h + W GELU(Conv_{k,d}(LN(h)(1 + s) + b))``
+(``s, b``: the per-example adaptive-LayerNorm modulation), of the same stack without LayerNorm, modulation and
+GELU, and of the whole inner net, and prints ratios from one run (minimum over repeats):
 
-* ``elementwise share``: 1 - time(blocks without LayerNorm, modulation and GELU) / time(full blocks) -- the part
-  of the blocks' time that is not the convolution and the projection;
-* ``stack / whole net``: the full blocks' time over the model's whole inner net (embeddings, token maps, head);
+* ``elementwise share``: 1 - time(bare blocks: convolution and projection only) / time(the model's blocks) --
+  the part of the blocks' time that is not the convolution and the projection;
+* ``stack / whole net``: the model's blocks' time over its whole inner net (embeddings, token maps, head);
 * ``bf16 / f32``: the time of a width x width matmul over the batch in bfloat16 (float32 accumulation) over
-  float32, forward alone and forward + backward; and the same for the whole stack with the convolution
-  computed as bfloat16 im2col matmuls;
+  float32, forward alone and forward + backward; and, for the stack, a written-out copy of the block with the
+  convolution as bfloat16 im2col matmuls over the same copy in float32 (a counterfactual the model's modules
+  cannot express; ``copy / model blocks`` prints how closely the float32 copy times the model's blocks);
 * FLOP rates (convolution + projection FLOPs, forward + backward, over the time) of the bare convolutions, the
   full blocks and the whole net, and of a plain float32 matmul, in GFLOP/s from one run.
 
@@ -105,7 +107,18 @@ def main() -> None:
     r = args.repeats
     args_ = (x, w, p, s)
 
-    full = min_time(blocks_grad(dilations, conv_f32, layer_norm, jax.nn.gelu, True, False), *args_, repeats=r)
+    from flax import nnx
+
+    blocks_def, blocks_state = nnx.split(net.blocks)
+    emb = jax.random.normal(keys[3], (B, net.blocks[0].modulation.in_features))
+
+    def model_blocks_loss(state, h, e):
+        for block in nnx.merge(blocks_def, state):
+            h = block(h, e)
+        return (h ** 2).mean()
+
+    full = min_time(jax.jit(jax.grad(model_blocks_loss, argnums=(0, 1, 2))), blocks_state, x, emb, repeats=r)
+    copy = min_time(blocks_grad(dilations, conv_f32, layer_norm, jax.nn.gelu, True, False), *args_, repeats=r)
     bare = min_time(blocks_grad(dilations, conv_f32, ident, ident, False, False), *args_, repeats=r)
     bf16_blocks = min_time(blocks_grad(dilations, conv_bf16_im2col, layer_norm, jax.nn.gelu, True, True), *args_,
                            repeats=r)
@@ -134,7 +147,8 @@ def main() -> None:
     print(f"stack / whole net                   {full / whole:.2f}")
     print(f"bf16 / f32 matmul, forward          {mm[True][0] / mm[False][0]:.2f}")
     print(f"bf16 / f32 matmul, forward+backward {mm[True][1] / mm[False][1]:.2f}")
-    print(f"bf16 im2col / f32 conv, the stack   {bf16_blocks / full:.2f}")
+    print(f"bf16 im2col / f32 conv, the stack   {bf16_blocks / copy:.2f}  (written-out copy; copy / model blocks "
+          f"{copy / full:.2f})")
     print(f"GFLOP/s fwd+bwd (one run): bare convolutions {flops / bare / 1e9:.0f}, full blocks {flops / full / 1e9:.0f}, "
           f"whole net {flops / whole / 1e9:.0f}; f32 matmul {mm_rate / 1e9:.0f}")
 

@@ -44,13 +44,13 @@ Test bound after 600 s on 2 cores, continuous time, 256 test windows, bits/char
 The variations of the 6-block model landed within 0.002 of it or worse (one SE is 0.013), so the figure is
 set by what the compute of 600 s buys, not by the gradient noise, the input map or the optimiser settings
 tried.  Depth at the same FLOPs did pay: 0.027 / 0.035 bits/char on the two seeds, though each step is 20%
-slower.  Where this model's step goes (``benchmarks/conv_block_cost.py --repeats 5``, one quiet run, the
-stack read off the built net; forward + backward at batch 16 x 256): the whole net takes 114 ms, the 9
-blocks 105 ms, the same blocks without LayerNorm, modulation and GELU 64 ms
-(elementwise share 0.39).  In convolution + projection FLOPs that is 225 GFLOP/s for the bare kernel-3
-convolutions, 138 for the full blocks, 127 for the whole net (a plain 128 x 128 float32 matmul: 145).
-bfloat16 gives nothing here: 0.82x the float32 time forward but 1.01x forward + backward for a matmul, and
-1.41x for the stack with bfloat16 im2col convolutions.  A cheaper block does not pay: LayerNorm only
+slower.  Where this model's step goes (``benchmarks/conv_block_cost.py --repeats 5``, one quiet run, timing
+the model's own blocks; forward + backward at batch 16 x 256): the whole net takes 106 ms, the 9 blocks
+99 ms, the same stack without LayerNorm, modulation and GELU 58 ms (elementwise share 0.42).  In
+convolution + projection FLOPs that is 251 GFLOP/s for the bare kernel-3 convolutions, 146 for the
+blocks, 137 for the whole net (a plain 128 x 128 float32 matmul: 147).  bfloat16 gives nothing here:
+0.95x the float32 time forward and 0.94x forward + backward for a matmul, and 1.43x for the stack with
+bfloat16 im2col convolutions (an earlier run: 1.01x and 1.41x).  A cheaper block does not pay: LayerNorm only
 before the dilation-1 blocks, no modulation (no time input, as MDLM), ReLU (a prototype, not kept) trained
 7350 steps instead of 5190 and scored 2.6060 bits/char on seed 0, against 2.5907.  Against the
 target of < 2.45 the model is 0.14 short.
