@@ -120,17 +120,18 @@ apart).  The rows around 3e3 scatter by 0.005 to 0.01, so its lead over 2e3 and 
 Two seeds of this model, ``benchmarks/train_quality.py --models digits_unet --seeds S
 --bound-steps 256`` (seed 0 alone on 2 quiet cores: 9000 steps at a median 1250 images/s, i.e. about 460 s
 of training and 575 s with compilation and the bounds, the same figures as the ``--set`` run above; seed 1
-with the cores shared):
+with the cores shared; seed 2 alone, 1117 images/s, 636 s in all):
 
     seed 0    T=256 1.6945   continuous 1.6793 bits/dim
     seed 1    T=256 1.6930   continuous 1.6792 bits/dim
+    seed 2    T=256 1.6928   continuous 1.6799 bits/dim
 
 Its training-step overhead (``benchmarks/train_step_overhead.py --models digits_unet``, two quiet runs):
 1.015 with ``--repeats 5``, 0.997 with ``--repeats 10``.
 
-Against the targets: < 1.72 at T = 256 is met with margins 0.026 / 0.027; < 1.68 in continuous time is met,
-but by 0.0007 / 0.0008 bits/dim, far inside one standard error of the bound over the 297 test images (0.014):
-the two seeds agree, but another run's noise could cross it.  BFN with its own code on the same split: 1.750
+Against the targets: < 1.72 at T = 256 is met with margins 0.026 / 0.027 / 0.027; < 1.68 in continuous time
+is met, but by 0.0007 / 0.0008 / 0.0001 bits/dim, far inside one standard error of the bound over the 297 test
+images (0.014): the three seeds agree, but another run's noise could cross it.  BFN with its own code on the same split: 1.750
 continuous, 1.767 at 1000 steps.
 """
 
