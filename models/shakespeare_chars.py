@@ -91,6 +91,7 @@ def spec(**overrides) -> ModelSpec:
     mlp_ratio = overrides.pop("mlp_ratio", 4)
     conv_mlp_ratio = overrides.pop("conv_mlp_ratio", 0)
     num_attention = overrides.pop("num_attention", 0)
+    input_bias_std = float(overrides.pop("input_bias_std", 0.0))
     positions = overrides.pop("positions", "learned")
     arch = overrides.pop("arch", "conv")
     d_model, layers = overrides.pop("d_model", 128), overrides.pop("num_layers", 3)
@@ -128,7 +129,8 @@ def spec(**overrides) -> ModelSpec:
         if arch == "conv":
             inner = DilatedConvNet((length, K), width=width, num_blocks=blocks, kernel_size=kernel_size,
                                    dilations=dilations, mlp_ratio=conv_mlp_ratio, num_attention=num_attention,
-                                   num_heads=num_heads, head="simplex", rngs=nnx.Rngs(seed))
+                                   num_heads=num_heads, input_bias_std=input_bias_std, head="simplex",
+                                   rngs=nnx.Rngs(seed))
         else:
             inner = Transformer((length, K), d_model=d_model, num_layers=layers, num_heads=num_heads,
                                 mlp_ratio=mlp_ratio, positions=positions, head="simplex", rngs=nnx.Rngs(seed))
