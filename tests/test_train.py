@@ -182,6 +182,20 @@ def test_mismatched_checkpoint_is_a_clear_error(tmp_path):
         load_trained(tiny_spec(a_max=50.0), tmp_path)
 
 
+def test_a_changed_objective_still_loads_but_does_not_resume(tmp_path):
+    # the weighting shaped the training, not what the weights mean: a run trained under one objective loads
+    # into a spec whose default objective changed since (e.g. shakespeare_chars: ELBO -> cross-entropy), while
+    # an exact resume under another objective is refused and names the difference
+    spec = tiny_spec(max_steps=5, checkpoint_every=5)
+    state, rebuild = train(spec, tmp_path, progress=False)
+    other = tiny_spec(max_steps=10, checkpoint_every=5, weighting="plain")
+    net = load_trained(other, tmp_path)
+    x, t = np.zeros((3, 2), np.float32), np.full((3,), 0.5, np.float32)
+    np.testing.assert_allclose(np.asarray(net(x, t)), np.asarray(rebuild(state.ema)(x, t)), rtol=1e-6)
+    with pytest.raises(ckpt.CheckpointError, match="weighting"):
+        train(other, tmp_path, resume=True, progress=False)
+
+
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     spec = tiny_spec(max_steps=5, checkpoint_every=5)
     train(spec, tmp_path, progress=False)

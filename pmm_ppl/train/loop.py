@@ -299,7 +299,7 @@ def _diverged(what: str, run_dir: Path) -> str:
 def load_trained(spec: ModelSpec, run_dir: str | Path, use_ema: bool = True) -> nnx.Module:
     """The trained denoiser of ``run_dir`` (EMA weights by default) as an NNX module."""
     run_dir = Path(run_dir)
-    ckpt.check_spec(run_dir, spec.fingerprint())
+    ckpt.check_spec(run_dir, spec.identity())  # the objective it was trained with may differ
     params, rebuild, optimizer, _ = build(spec)
     state, _ = ckpt.restore(run_dir, init_state(params, optimizer))
     return rebuild(jax.tree_util.tree_map(jnp.asarray, state.ema if use_ema else state.params))

@@ -181,15 +181,24 @@ class ModelSpec:
         """A stored batch in the pair's data space (identity unless ``encode`` is set)."""
         return batch if self.encode is None else self.encode(batch)
 
-    def fingerprint(self) -> dict:
-        """What must match for a checkpoint to be resumed or loaded into this spec."""
+    def identity(self) -> dict:
+        """What must match for a checkpoint to be loaded into this spec (to sample or evaluate): what the
+        weights mean -- the model, pair, schedule, data shape and the augmentation labels the net is
+        conditioned on.  The objective is not part of it: it shaped the training, not the trained map."""
         return {
             "name": self.name,
             "pair": repr(self.pair),
             "schedule": repr(self.schedule),
             "data_shape": list(self.data_shape),
+            **({"augment": repr(self.augment)} if self.augment is not None else {}),
+        }
+
+    def fingerprint(self) -> dict:
+        """What must match for a checkpoint to be resumed into this spec: :meth:`identity` and the objective
+        (weighting, log score, time draws).  It is what ``spec.json`` records."""
+        return {
+            **self.identity(),
             "weighting": self.weighting,
             **({"log_score": self.log_score} if self.log_score else {}),
             **({"train_times": self.train_times} if self.train_times != "independent" else {}),
-            **({"augment": repr(self.augment)} if self.augment is not None else {}),
         }
