@@ -117,7 +117,7 @@ def test_training_with_augmentation_needs_a_net_that_takes_the_labels():
     from pmm_ppl.train.step import augmented
 
     spec = load_spec("digits_normal", augment=0.5, arch="mlp", width=16, depth=1)
-    assert "augment" in spec.fingerprint() and "augment" not in load_spec("digits_normal").fingerprint()
+    assert spec.fingerprint()["augment"] is not None and load_spec("digits_normal").fingerprint()["augment"] is None
     x = jnp.zeros((4, 8, 8))
     net, out = augmented(spec, spec.make_net(0), jax.random.key(0), x)
     assert out.shape == x.shape and net.backbone.embed.augment_label[...].shape == (4, 5)

@@ -196,6 +196,34 @@ def test_a_changed_objective_still_loads_but_does_not_resume(tmp_path):
         train(other, tmp_path, resume=True, progress=False)
 
 
+def test_resume_compares_the_objective_by_its_effective_value(tmp_path):
+    # a run from before a model's default objective changed (its model.json records no override, its spec.json
+    # predates the log_score / train_times / augment entries) resumes once the old objective is given as an
+    # override, and is refused under the new one; a run that set a non-default objective is refused when resumed
+    # under the default, whichever side leaves the entry out
+    import dataclasses
+
+    run, base = tmp_path / "old", {**TINY, "checkpoint_every": 5}
+    info = lambda **kw: {"model": "toy2d_normal", "overrides": {**base, **kw}}  # noqa: E731
+    train(tiny_spec(max_steps=5, checkpoint_every=5), run, progress=False, run_info=info(max_steps=5))
+    recorded = json.loads((run / "spec.json").read_text())
+    assert recorded["weighting"] == "elbo" and recorded["log_score"] == 0.0 and recorded["augment"] is None
+    old = {k: v for k, v in recorded.items() if k not in ("log_score", "train_times", "augment")}
+    (run / "spec.json").write_text(json.dumps(old))
+    with pytest.raises(ckpt.CheckpointError, match="weighting: checkpoint has 'elbo', now 'plain'"):
+        train(tiny_spec(max_steps=10, checkpoint_every=5, weighting="plain"), run, resume=True, progress=False,
+              run_info=info(max_steps=10, weighting="plain"))
+    state, _ = train(tiny_spec(max_steps=10, checkpoint_every=5, weighting="elbo"), run, resume=True, progress=False,
+                     run_info=info(max_steps=10, weighting="elbo"))
+    assert int(state.step) == 10
+    load_trained(tiny_spec(), run)
+
+    stratified = dataclasses.replace(tiny_spec(max_steps=5, checkpoint_every=5), train_times="stratified")
+    train(stratified, tmp_path / "stratified", progress=False)
+    with pytest.raises(ckpt.CheckpointError, match="train_times: checkpoint has 'stratified', now 'independent'"):
+        train(tiny_spec(max_steps=10, checkpoint_every=5), tmp_path / "stratified", resume=True, progress=False)
+
+
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     spec = tiny_spec(max_steps=5, checkpoint_every=5)
     train(spec, tmp_path, progress=False)

@@ -128,11 +128,13 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def check_spec(run_dir: Path, fingerprint: dict) -> None:
+def check_spec(run_dir: Path, fingerprint: dict, unrecorded: dict | None = None) -> None:
     """Raise :class:`CheckpointError` if ``run_dir`` was written for a different model.
 
     Only the keys of ``fingerprint`` are compared (nested dicts key by key, e.g. the training
-    settings and the data hash that an exact resume needs); the message names each difference."""
+    settings and the data hash that an exact resume needs); the message names each difference.
+    ``unrecorded`` gives the value a key stands for where ``spec.json`` lacks it (a file written before
+    the key existed, e.g. ``{"log_score": 0.0}``)."""
     path = run_dir / "spec.json"
     if not path.exists():
         raise CheckpointError(f"{run_dir}: no spec.json; not a pmm run directory")
@@ -140,7 +142,7 @@ def check_spec(run_dir: Path, fingerprint: dict) -> None:
         saved = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: corrupt ({err})") from err
-    want, have = _flat(fingerprint), _flat(saved)
+    want, have = _flat(fingerprint), {**(unrecorded or {}), **_flat(saved)}
     diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
     if diff:
         lines = "; ".join(f"{k}: checkpoint has {a!r}, now {b!r}" for k, (a, b) in diff.items())

@@ -87,10 +87,12 @@ def resume_fingerprint(spec: ModelSpec, data: np.ndarray) -> dict:
     return {**spec.fingerprint(), "training": spec.train.trajectory(), "data": data_fingerprint(data)}
 
 
-def _check_run_info(run_dir: Path, run_info: dict) -> None:
+def _check_run_info(run_dir: Path, run_info: dict, spec: ModelSpec) -> None:
     """On resume: the stored ``model.json`` must name the same model file and the same model
-    overrides.  Training settings (the :class:`TrainConfig` fields) are left to the checkpoint's
-    fingerprint, which compares their effective values (an explicit default equals an omitted one)."""
+    overrides.  Training settings (the :class:`TrainConfig` fields) and the objective
+    (:attr:`ModelSpec.OBJECTIVE_FIELDS`) are left to the checkpoint's fingerprint, which compares their
+    effective values: an explicit default equals an omitted one, so a run trained before a model's default
+    objective changed resumes with the old objective given as an override."""
     from pmm_ppl.train.models import ModelFileError, model_path
 
     path = run_dir / "model.json"
@@ -111,8 +113,8 @@ def _check_run_info(run_dir: Path, run_info: dict) -> None:
         raise ckpt.CheckpointError(f"{run_dir}: holds a run of model {saved.get('model')!r}, not {run_info.get('model')!r}; "
                                    "use another --run-dir")
     old, new = saved.get("overrides", {}), run_info.get("overrides", {})
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    diff = sorted(k for k in old.keys() | new.keys() if k not in train_fields and old.get(k) != new.get(k))
+    by_value = {f.name for f in dataclasses.fields(TrainConfig)} | set(spec.OBJECTIVE_FIELDS)
+    diff = sorted(k for k in old.keys() | new.keys() if k not in by_value and old.get(k) != new.get(k))
     if diff:
         lines = "; ".join(f"{k}: the run has {old.get(k, '(default)')!r}, now {new.get(k, '(default)')!r}" for k in diff)
         raise ckpt.CheckpointError(f"{run_dir}: --resume needs the run's settings ({lines}); exact resumption would "
@@ -191,7 +193,7 @@ def train(
     max_steps = cfg.max_steps if max_steps is None else check_whole_number(max_steps, "max_steps", 1)
     max_seconds = cfg.max_seconds if max_seconds is None else check_real_in(max_seconds, "max_seconds", 0.0, low_open=True)
     if resume and run_info is not None:
-        _check_run_info(run_dir, run_info)
+        _check_run_info(run_dir, run_info, spec)
     if train_data is None:
         train_data, _ = spec.load_data()
     train_data = np.asarray(train_data, dtype=np.float32) if spec.encode is None else np.asarray(train_data)
@@ -208,7 +210,7 @@ def train(
     fingerprint = resume_fingerprint(spec, train_data)
     continuing = resume and ckpt.latest_step(run_dir) is not None
     if continuing:
-        ckpt.check_spec(run_dir, fingerprint)
+        ckpt.check_spec(run_dir, fingerprint, unrecorded=spec.UNRECORDED_DEFAULTS)
         restored, meta = ckpt.restore(run_dir, state)
         state = jax.tree_util.tree_map(jnp.asarray, restored)
         elapsed0 = float(meta.get("train_seconds", 0.0))
@@ -299,7 +301,7 @@ def _diverged(what: str, run_dir: Path) -> str:
 def load_trained(spec: ModelSpec, run_dir: str | Path, use_ema: bool = True) -> nnx.Module:
     """The trained denoiser of ``run_dir`` (EMA weights by default) as an NNX module."""
     run_dir = Path(run_dir)
-    ckpt.check_spec(run_dir, spec.identity())  # the objective it was trained with may differ
+    ckpt.check_spec(run_dir, spec.identity(), unrecorded=spec.UNRECORDED_DEFAULTS)  # the objective it was trained with may differ
     params, rebuild, optimizer, _ = build(spec)
     state, _ = ckpt.restore(run_dir, init_state(params, optimizer))
     return rebuild(jax.tree_util.tree_map(jnp.asarray, state.ema if use_ema else state.params))

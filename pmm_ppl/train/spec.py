@@ -181,6 +181,12 @@ class ModelSpec:
         """A stored batch in the pair's data space (identity unless ``encode`` is set)."""
         return batch if self.encode is None else self.encode(batch)
 
+    #: the objective: what a model file's overrides of these names set, and what :meth:`fingerprint` adds to
+    #: :meth:`identity` (a resume compares their effective values through it)
+    OBJECTIVE_FIELDS = ("weighting", "log_score", "train_times")
+    #: how a ``spec.json`` written before an entry existed reads that entry (see ``checkpoint.check_spec``)
+    UNRECORDED_DEFAULTS = {"augment": None, "log_score": 0.0, "train_times": "independent"}
+
     def identity(self) -> dict:
         """What must match for a checkpoint to be loaded into this spec (to sample or evaluate): what the
         weights mean -- the model, pair, schedule, data shape and the augmentation labels the net is
@@ -190,15 +196,10 @@ class ModelSpec:
             "pair": repr(self.pair),
             "schedule": repr(self.schedule),
             "data_shape": list(self.data_shape),
-            **({"augment": repr(self.augment)} if self.augment is not None else {}),
+            "augment": None if self.augment is None else repr(self.augment),
         }
 
     def fingerprint(self) -> dict:
         """What must match for a checkpoint to be resumed into this spec: :meth:`identity` and the objective
-        (weighting, log score, time draws).  It is what ``spec.json`` records."""
-        return {
-            **self.identity(),
-            "weighting": self.weighting,
-            **({"log_score": self.log_score} if self.log_score else {}),
-            **({"train_times": self.train_times} if self.train_times != "independent" else {}),
-        }
+        (:attr:`OBJECTIVE_FIELDS`: weighting, log score, time draws).  It is what ``spec.json`` records."""
+        return {**self.identity(), **{name: getattr(self, name) for name in self.OBJECTIVE_FIELDS}}
