@@ -38,7 +38,7 @@ from pmm_ppl.train.models import load_spec
 
 
 def _trained(spec, run_dir: Path, reuse: bool):
-    if reuse and (run_dir / "checkpoints").is_dir() and latest_step(run_dir / "checkpoints") is not None:
+    if reuse and latest_step(run_dir) is not None:
         state, rebuild = train(spec, run_dir, resume=True, progress=False)  # nothing left to do: loads it
     else:
         state, rebuild = train(spec, run_dir, progress=False)
