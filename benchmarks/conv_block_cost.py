@@ -1,7 +1,7 @@
-"""Where the Shakespeare model's convolution stack spends its time on this CPU (batch 16 x 256).
+"""Where the Shakespeare model's convolution stack spends its time on this CPU, at its training batch.
 
-The configuration (width, kernel size, dilation cycle, number of blocks) is read off the model's built net
-(``models/shakespeare_chars.py``), so the figures follow the model.  Times, jitted and warmed up, the forward +
+The configuration (width, kernel size, dilation cycle, number of blocks, batch size) is read off the model's spec
+and built net (``models/shakespeare_chars.py``), so the figures follow the model.  Times, jitted and warmed up, the forward +
 backward pass of the model's own ``DilatedConvBlock`` stack, ``h + W GELU(Conv_{k,d}(LN(h)(1 + s) + b))``
 (``s, b``: the per-example adaptive-LayerNorm modulation), of the same stack without LayerNorm, modulation and
 GELU, and of the whole inner net, and prints ratios from one run (minimum over repeats):
@@ -26,9 +26,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-
-B = 16
-
 
 def min_time(fn, *args, repeats: int, calls: int = 10) -> float:
     jax.block_until_ready(fn(*args))
@@ -80,7 +77,7 @@ def blocks_grad(dilations, conv, norm, act, modulate, bf16):
 
 
 def model_stack():
-    """``(inner net, width, kernel size, per-block dilations, sequence length)`` of the Shakespeare model."""
+    """``(inner net, width, kernel size, per-block dilations, data shape, batch size)`` of the Shakespeare model."""
     from pmm_ppl.train.models import load_spec
 
     spec = load_spec("shakespeare_chars")
@@ -89,14 +86,14 @@ def model_stack():
         net = net.inner
     width = net.token_in.out_features
     dilations = [net.dilations[i % len(net.dilations)] for i in range(len(net.blocks))]
-    return net, width, net.kernel_size, dilations, spec.data_shape
+    return net, width, net.kernel_size, dilations, spec.data_shape, spec.train.batch_size
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    net, C, K, dilations, (L, V) = model_stack()
+    net, C, K, dilations, (L, V), B = model_stack()
     n = len(dilations)
     keys = jax.random.split(jax.random.key(0), 6)
     x = jax.random.normal(keys[0], (B, L, C))
