@@ -1,4 +1,5 @@
-"""Size and cost of a network: parameter count and XLA's FLOP estimate for one forward pass."""
+"""Size, cost and settings of a network: parameter count, XLA's FLOP estimate for one forward pass, and the
+settings its weights are meaningful under."""
 
 from __future__ import annotations
 
@@ -31,3 +32,35 @@ def forward_flops(module: nnx.Module, data_shape: tuple[int, ...], batch_size: i
     if not cost or "flops" not in cost:
         return None
     return float(cost["flops"])
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON (numbers, strings, booleans, None, and lists of them), else ``_NOT_PLAIN``."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (tuple, list)):
+        items = [_plain(v) for v in value]
+        return _NOT_PLAIN if any(v is _NOT_PLAIN for v in items) else items
+    return _NOT_PLAIN
+
+
+_NOT_PLAIN = object()
+
+
+def net_settings(module: nnx.Module) -> dict:
+    """The settings under which ``module``'s weights mean what they mean: for every submodule (keyed by its
+    path, ``"root"`` for the root), its class name and each public attribute of plain type -- numbers, strings,
+    booleans, None and tuples of them, e.g. widths, kernel sizes, dilations, a preconditioning's data s.d.
+    Weights, functions, pairs and schedules are left out.  Two nets whose settings differ compute different
+    functions of the same weights even where every weight has the same shape (e.g. another dilation)."""
+    out = {}
+    for path, node in nnx.iter_graph(module):
+        if not isinstance(node, nnx.Module):
+            continue
+        settings = {"class": type(node).__name__}
+        for name, value in sorted(vars(node).items()):
+            plain = _plain(value) if not name.startswith("_") else _NOT_PLAIN
+            if plain is not _NOT_PLAIN:
+                settings[name] = plain
+        out["/".join(str(p) for p in path) or "root"] = settings
+    return out

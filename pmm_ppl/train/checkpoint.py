@@ -3,7 +3,7 @@
 Layout of a run directory::
 
     run_dir/
-      spec.json          fingerprint of the model spec (pair, schedule, data shape, weighting)
+      spec.json          fingerprint of the model spec (pair, schedule, data shape, objective, the net's settings)
       metrics.jsonl      one JSON line per logged step
       model.json         the model name and overrides (written by the trainer, read by ``pmm sample/eval``)
       model.py           the generated model file of an own-data run (``pmm train --pair ... --data ...``)
@@ -128,13 +128,20 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def check_spec(run_dir: Path, fingerprint: dict, unrecorded: dict | None = None) -> None:
+#: differences a refused checkpoint's message lists before counting the rest
+MAX_LISTED = 4
+
+
+def check_spec(run_dir: Path, fingerprint: dict, unrecorded: dict | None = None, if_recorded: tuple = ()) -> None:
     """Raise :class:`CheckpointError` if ``run_dir`` was written for a different model.
 
     Only the keys of ``fingerprint`` are compared (nested dicts key by key, e.g. the training
     settings and the data hash that an exact resume needs); the message names each difference.
     ``unrecorded`` gives the value a key stands for where ``spec.json`` lacks it (a file written before
-    the key existed, e.g. ``{"log_score": 0.0}``)."""
+    the key existed, e.g. ``{"log_score": 0.0}``).  The entries under the top-level keys ``if_recorded`` (e.g.
+    ``"net"``, the net's settings) are compared one by one where ``spec.json`` has them: a run directory written
+    before they were recorded, or by a library version whose layers had other attributes, is not refused for
+    lacking one."""
     path = run_dir / "spec.json"
     if not path.exists():
         raise CheckpointError(f"{run_dir}: no spec.json; not a pmm run directory")
@@ -143,10 +150,15 @@ def check_spec(run_dir: Path, fingerprint: dict, unrecorded: dict | None = None)
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: corrupt ({err})") from err
     want, have = _flat(fingerprint), {**(unrecorded or {}), **_flat(saved)}
-    diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
+    optional = tuple(f"{k}." for k in if_recorded)
+    diff = {k: (have.get(k), v) for k, v in want.items()
+            if have.get(k) != v and not (k.startswith(optional) and k not in have)}
     if diff:
-        lines = "; ".join(f"{k}: checkpoint has {a!r}, now {b!r}" for k, (a, b) in diff.items())
-        what = "a different model" if any("." not in k for k in diff) else "other training settings or data"
+        shown = list(diff.items())[:MAX_LISTED]
+        lines = "; ".join(f"{k}: checkpoint has {a!r}, now {b!r}" for k, (a, b) in shown)
+        lines += f"; and {len(diff) - len(shown)} more" if len(diff) > len(shown) else ""
+        model_level = any("." not in k or k.startswith(optional) for k in diff)
+        what = "a different model" if model_level else "other training settings or data"
         raise CheckpointError(f"{run_dir}: checkpoint belongs to {what} ({lines})")
 
 

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 from pmm_ppl.conjugate.validation import PMMInputError, check_whole_number
 from pmm_ppl.data.batches import iterate_batches, steps_per_epoch
 from pmm_ppl.data.validate import validate_for_pair
+from pmm_ppl.nets.info import net_settings
 from pmm_ppl.train import checkpoint as ckpt
 from pmm_ppl.train.spec import ModelSpec, TrainConfig, check_real_in
 from pmm_ppl.train.step import TrainState, init_state, make_optimizer, make_train_step, pmm_loss_of_params, split_net
@@ -82,9 +83,21 @@ def data_fingerprint(data: np.ndarray) -> dict:
     return {"shape": list(arr.shape), "dtype": str(arr.dtype), "sha256": hashlib.sha256(arr.data).hexdigest()}
 
 
-def resume_fingerprint(spec: ModelSpec, data: np.ndarray) -> dict:
-    """The model fingerprint plus what exact resumption needs: the training trajectory settings and the data."""
-    return {**spec.fingerprint(), "training": spec.train.trajectory(), "data": data_fingerprint(data)}
+def loading_fingerprint(spec: ModelSpec, net: nnx.Module) -> dict:
+    """What a checkpoint must match to be loaded into ``spec``: its identity and the settings of its built net
+    (:func:`~pmm_ppl.nets.info.net_settings`: a changed dilation keeps every weight's shape but not its meaning)."""
+    return {**spec.identity(), "net": net_settings(net)}
+
+
+def resume_fingerprint(spec: ModelSpec, net: nnx.Module, data: np.ndarray) -> dict:
+    """The model fingerprint and the net's settings plus what exact resumption needs: the training trajectory
+    settings and the data."""
+    return {**spec.fingerprint(), "net": net_settings(net), "training": spec.train.trajectory(),
+            "data": data_fingerprint(data)}
+
+
+#: how checkpoint.check_spec reads the entries spec.json may lack
+_CHECK = {"unrecorded": ModelSpec.UNRECORDED_DEFAULTS, "if_recorded": ("net",)}
 
 
 def _check_run_info(run_dir: Path, run_info: dict, spec: ModelSpec) -> None:
@@ -207,10 +220,10 @@ def train(
     params, rebuild, optimizer, step_fn = build(spec)
     state = init_state(params, optimizer)
     metrics_path = run_dir / "metrics.jsonl"
-    fingerprint = resume_fingerprint(spec, train_data)
+    fingerprint = resume_fingerprint(spec, rebuild(params), train_data)
     continuing = resume and ckpt.latest_step(run_dir) is not None
     if continuing:
-        ckpt.check_spec(run_dir, fingerprint, unrecorded=spec.UNRECORDED_DEFAULTS)
+        ckpt.check_spec(run_dir, fingerprint, **_CHECK)
         restored, meta = ckpt.restore(run_dir, state)
         state = jax.tree_util.tree_map(jnp.asarray, restored)
         elapsed0 = float(meta.get("train_seconds", 0.0))
@@ -301,7 +314,7 @@ def _diverged(what: str, run_dir: Path) -> str:
 def load_trained(spec: ModelSpec, run_dir: str | Path, use_ema: bool = True) -> nnx.Module:
     """The trained denoiser of ``run_dir`` (EMA weights by default) as an NNX module."""
     run_dir = Path(run_dir)
-    ckpt.check_spec(run_dir, spec.identity(), unrecorded=spec.UNRECORDED_DEFAULTS)  # the objective it was trained with may differ
     params, rebuild, optimizer, _ = build(spec)
+    ckpt.check_spec(run_dir, loading_fingerprint(spec, rebuild(params)), **_CHECK)  # the objective may differ
     state, _ = ckpt.restore(run_dir, init_state(params, optimizer))
     return rebuild(jax.tree_util.tree_map(jnp.asarray, state.ema if use_ema else state.params))
