@@ -27,6 +27,7 @@ import time
 import jax
 import jax.numpy as jnp
 
+
 def min_time(fn, *args, repeats: int, calls: int = 10) -> float:
     jax.block_until_ready(fn(*args))
     best = float("inf")

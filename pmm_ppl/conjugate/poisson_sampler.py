@@ -48,9 +48,9 @@ measured (2048 to 32768 rates of a digits_counts batch, one CPU core; ``benchmar
 about 1 s longer to compile (1.9 s against 0.9 s for one program on CPU), which small arrays (tests,
 single data) would pay for a saving of a fraction of a millisecond a call: arrays with fewer than
 :data:`MIN_LANES` elements (per row under ``vmap``) are drawn by ``jax.random.poisson`` (Knuth below rate 10,
-PTRS above: the same law), with the same output dtype and bad-rate handling.  The training batches of the
-ready count and token models (digits_counts 128 x 64, shakespeare_chars 16 x 256 positions) take the fast
-path.
+PTRS above: the same law), with the same output dtype and bad-rate handling.  The training batches of
+digits_counts (128 x 64 rates) take the fast path; shakespeare_chars trains at batch 4 (4 x 256 = 1024
+positions, one rate each on its one-hot path), below the threshold.
 
 **Bad rates.**  A rate of 0 gives 0.  A negative, NaN or infinite rate gives NaN (and takes no loop
 iteration): the public pair methods reject such data and accuracies before tracing
