@@ -89,6 +89,12 @@ Test bound after 600 s on 2 cores, continuous time, 256 test windows, bits/char
                                                                          raw weights: 2.5538)
     this model, seed 2 (the default command, no --set)          2.5435 +- 0.012  (20150 steps, 140 windows/s;
                                                                          raw weights: 2.5545)
+    dilations 1, 2 with 12 blocks of width 112 (about the same   2.5305  (19100 steps, 132 windows/s;
+      FLOPs per position; 37 characters), seed 0                         raw weights: 2.5409)
+    the same, seed 1                                            2.5361  (18350 steps, 126 windows/s;
+                                                                         raw weights: 2.5491; not yet the
+                                                                         default: measured at the end of a
+                                                                         session)
 
 The variations of the 6-block model landed within 0.002 of it or worse (one SE is 0.013): the input map,
 stratified times and the optimiser settings tried there did not matter. What the later rows show does: the
