@@ -34,6 +34,9 @@ def forward_flops(module: nnx.Module, data_shape: tuple[int, ...], batch_size: i
     return float(cost["flops"])
 
 
+_NOT_PLAIN = object()
+
+
 def _plain(value: Any) -> Any:
     """``value`` as JSON (numbers, strings, booleans, None, and lists of them), else ``_NOT_PLAIN``."""
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -42,9 +45,6 @@ def _plain(value: Any) -> Any:
         items = [_plain(v) for v in value]
         return _NOT_PLAIN if any(v is _NOT_PLAIN for v in items) else items
     return _NOT_PLAIN
-
-
-_NOT_PLAIN = object()
 
 
 def net_settings(module: nnx.Module) -> dict:

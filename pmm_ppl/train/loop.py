@@ -90,9 +90,9 @@ def loading_fingerprint(spec: ModelSpec, net: nnx.Module) -> dict:
 
 
 def resume_fingerprint(spec: ModelSpec, net: nnx.Module, data: np.ndarray) -> dict:
-    """The model fingerprint and the net's settings plus what exact resumption needs: the training trajectory
-    settings and the data."""
-    return {**spec.fingerprint(), "net": net_settings(net), "training": spec.train.trajectory(),
+    """The :func:`loading_fingerprint` and the objective (``spec.fingerprint()``) plus what exact resumption needs:
+    the training trajectory settings and the data."""
+    return {**loading_fingerprint(spec, net), **spec.fingerprint(), "training": spec.train.trajectory(),
             "data": data_fingerprint(data)}
 
 
