@@ -171,3 +171,33 @@ def test_out_of_support_file_is_refused_before_training(tmp_path, capsys, pair, 
     err = capsys.readouterr().err
     assert f"pmm train: error: {data.resolve()} ({problem})" in err
     assert not run.exists()
+
+
+def test_own_text_gets_the_measured_recipe_of_the_shakespeare_model(tmp_path):
+    """A text file's model file (written by the plan) and ``models/shakespeare_chars.py`` build the same
+    convolution stack, objective, learning rate, characters per step and sampler: both read
+    ``pmm_ppl/train/character_recipe.py``; a user's file keeps the values as literals."""
+    from flax import nnx
+
+    from pmm_ppl.nets.dilated_conv import DilatedConvNet
+    from pmm_ppl.train import character_recipe as recipe
+    from pmm_ppl.train.models import load_spec
+
+    text = tmp_path / "book.txt"
+    text.write_text("to be or not to be, that is the question. " * 200)  # 8600 characters: windows of 128
+    source = model_source(plan_own_data("dirichlet_categorical", text=str(text)))
+    assert "character_recipe import" not in source and repr(recipe.NET) in source
+    own, shakespeare = spec_from_source(source), load_spec("shakespeare_chars")
+
+    def stack(spec):
+        [conv] = [m for _, m in nnx.iter_graph(spec.make_net(0)) if isinstance(m, DilatedConvNet)]
+        return [(b.conv.in_features, b.conv.kernel_size, b.conv.kernel_dilation) for b in conv.blocks]
+
+    assert stack(own) == stack(shakespeare) == [
+        (recipe.NET["width"], (recipe.NET["kernel_size"],), (recipe.NET["dilations"][i % len(recipe.NET["dilations"])],))
+        for i in range(recipe.NET["num_blocks"])]
+    for spec in (own, shakespeare):
+        assert (spec.weighting, spec.log_score, spec.default_sampler) == (
+            recipe.OBJECTIVE["weighting"], recipe.OBJECTIVE["log_score"], recipe.SAMPLER)
+        assert spec.train.learning_rate == recipe.LEARNING_RATE
+        assert spec.train.batch_size * spec.data_shape[0] == recipe.POSITIONS_PER_STEP

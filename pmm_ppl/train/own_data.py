@@ -8,8 +8,10 @@ holds out a test split, and chooses defaults from the data's shape and the pair:
 data                       net (a residual MLP over the flattened example, or dilated convolutions)
 =========================  =====================================================================
 text (characters)          the pair with ``num_classes`` = the file's characters; dilated 1-D
-                           convolutions on windows of characters, revealed positions carried over
-                           (as ``models/shakespeare_chars.py``); log-linear schedule
+                           convolutions on windows of characters, revealed positions carried over,
+                           the masked-token cross-entropy, the ancestral sampler: the measured
+                           recipe of ``models/shakespeare_chars.py``
+                           (:mod:`pmm_ppl.train.character_recipe`); log-linear schedule
 whole numbers on a grid    a *level head* (the output is an expectation over the grid's levels
 (integer dtype, or whole   ``0..255`` for ``uint8``, else ``min(0, lowest)..highest``): a Normal-type
 floats; at most            pair (linear, real head) sees the levels mapped onto [-1, 1]
@@ -49,6 +51,7 @@ from pmm_ppl.conjugate.base import LinearPair
 from pmm_ppl.conjugate.validation import PMMInputError
 from pmm_ppl.data.user import load_array_file, load_text_file
 from pmm_ppl.data.validate import validate_for_pair
+from pmm_ppl.train import character_recipe as recipe
 
 #: a grid with more levels than this gets a plain (mean) head instead of a level head
 MAX_LEVELS = 256
@@ -319,8 +322,8 @@ def _plan_text(cls, pair, path, sha, test_path, test_sha, fraction) -> OwnDataPl
     # the same split as load_own_text
     num_train = (n if test_tokens is not None else n - max(length, held)) // length
     num_test = (held if test_tokens is not None else max(length, held)) // length
-    batch = min(16, num_train)
-    train = {**_budget(num_train, batch), "learning_rate": 3e-3, "ema_warmup": 10.0}
+    batch = min(max(1, recipe.POSITIONS_PER_STEP // length), num_train)
+    train = {**_budget(num_train, batch), "learning_rate": recipe.LEARNING_RATE, "ema_warmup": 10.0}
     p = cls(num_classes=len(vocab))
     return OwnDataPlan(pair=pair, kind="text", data=str(path), sha256=sha,
                        test=None if test_path is None else str(test_path), test_sha256=test_sha, test_fraction=fraction,
@@ -466,14 +469,17 @@ def spec(**overrides) -> ModelSpec:
     K, LENGTH = len(VOCABULARY), {length}
     pair = get_pair({pair!r}, num_classes=K)
     schedule = LogLinearSchedule(a_max={a_max!r})
-    width, blocks = overrides.pop("width", 128), overrides.pop("num_blocks", 6)
-    kernel_size, dilations = overrides.pop("kernel_size", 5), tuple(overrides.pop("dilations", (1, 2, 4)))
-    weighting = overrides.pop("weighting", "elbo")
+    # the measured recipe of models/shakespeare_chars.py (pmm_ppl/train/character_recipe.py) when this file was written
+    net_defaults = {net!r}
+    net_settings = {{key: overrides.pop(key, default) for key, default in net_defaults.items()}}
+    net_settings["dilations"] = tuple(net_settings["dilations"])
+    weighting = overrides.pop("weighting", {weighting!r})
+    log_score = float(overrides.pop("log_score", {log_score!r}))  # the masked-token cross-entropy
+    sampler = overrides.pop("sampler", {sampler!r})
     train = TrainConfig(**{{**{train}, **overrides}})
 
     def make_net(seed):
-        inner = DilatedConvNet((LENGTH, K), width=width, num_blocks=blocks, kernel_size=kernel_size,
-                               dilations=dilations, head="simplex", rngs=nnx.Rngs(init_key(seed)))
+        inner = DilatedConvNet((LENGTH, K), **net_settings, head="simplex", rngs=nnx.Rngs(init_key(seed)))
         net = LogConcentrationInput(inner, pair, schedule)
         return CarryRevealed(net, pair, schedule) if getattr(pair, "reveals_on_first_count", False) else net
 
@@ -489,9 +495,9 @@ def spec(**overrides) -> ModelSpec:
         return decode(np.argmax(np.asarray(sample), -1), VOCABULARY)
 
     return ModelSpec(name={name!r}, pair=pair, schedule=schedule, make_net=make_net, load_data=load_data,
-                     data_shape=(LENGTH, K), weighting=weighting, train=train,
+                     data_shape=(LENGTH, K), weighting=weighting, log_score=log_score, train=train,
                      eval=EvalConfig(num_levels=0, unit="char", num_steps=256, num_mc=2), sample_steps=256,
-                     description=__doc__, encode=encode, decode=decode_sample)
+                     sampler=sampler, description=__doc__, encode=encode, decode=decode_sample)
 '''
 
 
@@ -512,8 +518,9 @@ def model_source(plan: OwnDataPlan) -> str:
                             test_sha=plan.test_sha256, fraction=plan.test_fraction)
     train = json.dumps(plan.train)
     if plan.kind == "text":
-        return header + _TEXT_SPEC.format(vocab=plan.vocabulary, length=plan.data_shape[0], pair=plan.pair,
-                                          a_max=plan.a_max, train=train, name=plan.name)
+            return header + _TEXT_SPEC.format(vocab=plan.vocabulary, length=plan.data_shape[0], pair=plan.pair,
+                                          a_max=plan.a_max, train=train, name=plan.name, net=recipe.NET,
+                                          sampler=recipe.SAMPLER, **recipe.OBJECTIVE)
     lo, hi = plan.levels if plan.levels is not None else (0, 0)
     net = _NETS[plan.net].format(lo=lo, hi=hi, floor="1e-6" if _positive_head(plan.pair) else "None")
     return header + _ARRAY_SPEC.format(
