@@ -13,10 +13,7 @@ controller, or the only process with ``-p no:xdist``), inherited by the workers 
 subprocess through the environment, and removed when the run ends: a run never reuses programs
 compiled by an earlier run, so a fresh machine times the same as a warm one. What runs is the
 same program either way (the cache stores XLA's output, it does not change it). A cache folder set
-by the user (``JAX_COMPILATION_CACHE_DIR`` in the environment) is used as it is and kept.  The run's
-own folder gets a size limit, which makes JAX lock each entry while it is read or written (the
-``filelock`` package, a test dependency), so that one process never reads what another is still
-writing.
+by the user (``JAX_COMPILATION_CACHE_DIR`` in the environment) is used as it is and kept.
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ import tempfile
 
 _CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
 _made_cache: str | None = None
-_CACHE_MAX_BYTES = 16 << 30  # far above a run's programs (a few hundred MB): nothing is evicted
 
 
 def pytest_configure(config):
@@ -38,17 +34,12 @@ def pytest_configure(config):
         os.environ[_CACHE_ENV] = _made_cache
         # every program, not only those that took over 1 s to compile: the small ones recur most
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-        # a size limit turns on JAX's file lock around every read and write of an entry; without it (the
-        # default, no limit) a process can read an entry that another is still writing, which JAX reports as
-        # truncated and recompiles (seen once in CI with the two workers)
-        os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(_CACHE_MAX_BYTES))
     if "jax" in sys.modules:  # imported before this hook (a plugin): JAX read its settings already
         import jax
 
         jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_ENV])
         jax.config.update("jax_persistent_cache_min_compile_time_secs",
                           float(os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")))
-        jax.config.update("jax_compilation_cache_max_size", int(os.environ.get("JAX_COMPILATION_CACHE_MAX_SIZE", "-1")))
 
 
 def pytest_unconfigure(config):
