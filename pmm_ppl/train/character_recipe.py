@@ -5,9 +5,10 @@ command that printed it); :mod:`pmm_ppl.train.own_data` writes the same settings
 ``pmm train --pair NAME --text FILE`` makes for a text file.  This module is their one home.
 
 Net (``NET``): :class:`~pmm_ppl.nets.dilated_conv.DilatedConvNet` of ``num_blocks`` residual blocks of
-kernel :math:`k` and the dilation cycle :math:`d_1, \dots, d_n`; an output sees
-:math:`1 + (k - 1)\sum_\ell d_\ell` characters (37 here).  On a 2-core budget the width is better spent on the
-nearest characters than on reach.
+kernel :math:`k`, block :math:`\ell = 1, \dots, n` (:math:`n` = ``num_blocks``) with the dilation :math:`d_\ell`
+taken in turn from the cycle ``dilations``; an output sees :math:`1 + (k - 1)\sum_{\ell=1}^{n} d_\ell` characters
+(:math:`1 + 2 \cdot 6 \cdot (1 + 2) = 37` here).  On a 2-core budget the width is better spent on the nearest
+characters than on reach.
 
 Objective (``OBJECTIVE``): per window,
 
@@ -21,8 +22,9 @@ weight :math:`A'(t) = r / (1 - r t)` per masked token.  Each is a proper score w
 :math:`E[x \mid \mu_t]`, but under the ELBO weight (up to :math:`e^{12}`) a batch's gradient is dominated by
 its example with the fewest masked tokens.  The reported figure is the ELBO all the same.
 
-Optimiser: AdamW at ``LEARNING_RATE`` with ``POSITIONS_PER_STEP`` characters per step (batch 4 of 256, or
-8 of 128): small, noisy steps, each clipped to global norm 1, beat larger batches in a fixed time.
+Optimiser: AdamW at the peak ``LEARNING_RATE`` with about ``POSITIONS_PER_STEP`` characters per step
+(:func:`windows_per_step`: batch 4 of 256, or 8 of 128): small, noisy steps, each clipped to global norm 1,
+beat larger batches in a fixed time.  Warm-up, decay horizon and budget belong to each model.
 
 Sampler (``SAMPLER``): ancestral, each step reveals a position's token with probability
 :math:`1 - e^{-\alpha}`, drawn from the net's categorical.
@@ -38,4 +40,13 @@ LEARNING_RATE = 1.4e-3
 POSITIONS_PER_STEP = 1024
 SAMPLER = "ancestral"
 
-__all__ = ["LEARNING_RATE", "NET", "OBJECTIVE", "POSITIONS_PER_STEP", "SAMPLER"]
+
+
+def windows_per_step(length: int) -> int:
+    """The batch for windows of ``length`` characters: the largest power of two with at most
+    ``POSITIONS_PER_STEP`` characters, and at least 1 (a power of two divides evenly over 2^k devices)."""
+    n = max(1, POSITIONS_PER_STEP // int(length))
+    return 1 << (n.bit_length() - 1)
+
+
+__all__ = ["LEARNING_RATE", "NET", "OBJECTIVE", "POSITIONS_PER_STEP", "SAMPLER", "windows_per_step"]

@@ -322,7 +322,7 @@ def _plan_text(cls, pair, path, sha, test_path, test_sha, fraction) -> OwnDataPl
     # the same split as load_own_text
     num_train = (n if test_tokens is not None else n - max(length, held)) // length
     num_test = (held if test_tokens is not None else max(length, held)) // length
-    batch = min(max(1, recipe.POSITIONS_PER_STEP // length), num_train)
+    batch = min(recipe.windows_per_step(length), num_train)
     train = {**_budget(num_train, batch), "learning_rate": recipe.LEARNING_RATE, "ema_warmup": 10.0}
     p = cls(num_classes=len(vocab))
     return OwnDataPlan(pair=pair, kind="text", data=str(path), sha256=sha,
@@ -518,7 +518,7 @@ def model_source(plan: OwnDataPlan) -> str:
                             test_sha=plan.test_sha256, fraction=plan.test_fraction)
     train = json.dumps(plan.train)
     if plan.kind == "text":
-            return header + _TEXT_SPEC.format(vocab=plan.vocabulary, length=plan.data_shape[0], pair=plan.pair,
+        return header + _TEXT_SPEC.format(vocab=plan.vocabulary, length=plan.data_shape[0], pair=plan.pair,
                                           a_max=plan.a_max, train=train, name=plan.name, net=recipe.NET,
                                           sampler=recipe.SAMPLER, **recipe.OBJECTIVE)
     lo, hi = plan.levels if plan.levels is not None else (0, 0)
