@@ -126,6 +126,12 @@ with the cores shared; seed 2 alone, 1117 images/s, 636 s in all):
     seed 1    T=256 1.6930   continuous 1.6792 bits/dim
     seed 2    T=256 1.6928   continuous 1.6799 bits/dim
 
+On a 2-core machine whose steps take 1.8x as long (AVX2, no AVX-512; the Shakespeare training step took
+50.5 ms there against 27.6 ms), the 600 s limit, not the 9000 steps, ends the run: seed 0 (the command above,
+without ``--bound-steps``) trained 4531 steps at 524 images/s and scored T=256 1.7216, T=1024 1.7180,
+continuous 1.7078 bits/dim, missing both targets.  The figures above need a machine that finishes the 9000
+steps within the budget.
+
 Its training-step overhead (``benchmarks/train_step_overhead.py --models digits_unet``, two quiet runs):
 1.015 with ``--repeats 5``, 0.997 with ``--repeats 10``.
 
