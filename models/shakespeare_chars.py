@@ -175,8 +175,7 @@ def spec(**overrides) -> ModelSpec:
     positions = overrides.pop("positions", "learned")
     arch = overrides.pop("arch", "conv")
     d_model, layers = overrides.pop("d_model", 128), overrides.pop("num_layers", 3)
-    net_settings = {key: overrides.pop(key, default) for key, default in recipe.NET.items()}
-    net_settings["dilations"] = tuple(net_settings["dilations"])
+    conv_settings = {key: overrides.pop(key, default) for key, default in recipe.NET.items()}
     weighting = overrides.pop("weighting", recipe.OBJECTIVE["weighting"])  # with log_score 1: the cross-entropy
     log_score = float(overrides.pop("log_score", recipe.OBJECTIVE["log_score"]))
     train_times = overrides.pop("train_times", "independent")
@@ -208,7 +207,7 @@ def spec(**overrides) -> ModelSpec:
         from flax import nnx
 
         if arch == "conv":
-            inner = DilatedConvNet((length, K), **net_settings, mlp_ratio=conv_mlp_ratio, num_attention=num_attention,
+            inner = DilatedConvNet((length, K), **conv_settings, mlp_ratio=conv_mlp_ratio, num_attention=num_attention,
                                    num_heads=num_heads, input_bias_std=input_bias_std, head="simplex",
                                    rngs=nnx.Rngs(seed))
         else:

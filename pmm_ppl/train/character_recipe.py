@@ -41,7 +41,6 @@ POSITIONS_PER_STEP = 1024
 SAMPLER = "ancestral"
 
 
-
 def windows_per_step(length: int) -> int:
     """The batch for windows of ``length`` characters: the largest power of two with at most
     ``POSITIONS_PER_STEP`` characters, and at least 1 (a power of two divides evenly over 2^k devices)."""

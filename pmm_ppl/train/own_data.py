@@ -470,16 +470,15 @@ def spec(**overrides) -> ModelSpec:
     pair = get_pair({pair!r}, num_classes=K)
     schedule = LogLinearSchedule(a_max={a_max!r})
     # the measured recipe of models/shakespeare_chars.py (pmm_ppl/train/character_recipe.py) when this file was written
-    net_defaults = {net!r}
-    net_settings = {{key: overrides.pop(key, default) for key, default in net_defaults.items()}}
-    net_settings["dilations"] = tuple(net_settings["dilations"])
+    conv_defaults = {net!r}
+    conv_settings = {{key: overrides.pop(key, default) for key, default in conv_defaults.items()}}
     weighting = overrides.pop("weighting", {weighting!r})
     log_score = float(overrides.pop("log_score", {log_score!r}))  # the masked-token cross-entropy
     sampler = overrides.pop("sampler", {sampler!r})
     train = TrainConfig(**{{**{train}, **overrides}})
 
     def make_net(seed):
-        inner = DilatedConvNet((LENGTH, K), **net_settings, head="simplex", rngs=nnx.Rngs(init_key(seed)))
+        inner = DilatedConvNet((LENGTH, K), **conv_settings, head="simplex", rngs=nnx.Rngs(init_key(seed)))
         net = LogConcentrationInput(inner, pair, schedule)
         return CarryRevealed(net, pair, schedule) if getattr(pair, "reveals_on_first_count", False) else net
 
