@@ -280,37 +280,44 @@ real_put = jax.device_put
 batches = []
 def device_put(x, *args, **kwargs):  # record how each training batch is laid out over the devices
     out = real_put(x, *args, **kwargs)
-    if isinstance(x, np.ndarray) and x.ndim == 2 and x.shape[0] == 64:
+    if isinstance(x, np.ndarray) and x.ndim >= 2 and x.shape[0] == 64:
         batches.append({"devices": len(out.sharding.device_set), "shard": list(out.sharding.shard_shape(out.shape)),
                         "on": sorted(s.device.id for s in out.addressable_shards)})
     return out
 jax.device_put = device_put
-spec = load_spec("toy2d_normal", **json.loads(sys.argv[2]))
+spec = load_spec(sys.argv[3], **json.loads(sys.argv[2]))
 state, _ = train(spec, sys.argv[1], progress=False)
 rows = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
 print(json.dumps({"devices": jax.device_count(), "loss": [r["loss"] for r in rows], "batches": batches,
                   "state_devices": len(jax.tree_util.tree_leaves(state.params)[0].sharding.device_set)}))
 """
 
+#: a Normal pair, and a Poisson pair whose training draws go through the Poisson sampler's large-array path
+#: (64 x 64 = 4096 lanes: a ``cumsum`` over all of them, which explicit mesh axes refused)
+DATA_PARALLEL_MODELS = {"toy2d_normal": ({**TINY, "max_steps": 20, "checkpoint_every": 1000}, [2]),
+                        "digits_counts": ({"width": 32, "depth": 1, "batch_size": 64, "warmup_steps": 5,
+                                           "log_every": 5, "max_steps": 20, "checkpoint_every": 1000}, [8, 8])}
+
 
 @pytest.mark.slow
-def test_data_parallel_two_devices_same_loss(tmp_path):
+@pytest.mark.parametrize("model", sorted(DATA_PARALLEL_MODELS))
+def test_data_parallel_two_devices_same_loss(tmp_path, model):
     """With two forced host devices each training batch is really split over both (shards of 32 of the 64
     rows, one per device; the weights replicated on both), and the losses equal those of one device."""
-    overrides = json.dumps({**TINY, "max_steps": 20, "checkpoint_every": 1000})
+    settings, event_shape = DATA_PARALLEL_MODELS[model]
     results = {}
     for n in (1, 2):
         env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}", "JAX_PLATFORMS": "cpu"}
-        out = subprocess.run([sys.executable, "-c", DATA_PARALLEL, str(tmp_path / f"d{n}"), overrides], env=env, cwd=REPO,
-                             capture_output=True, text=True, timeout=300)
+        out = subprocess.run([sys.executable, "-c", DATA_PARALLEL, str(tmp_path / f"d{n}"), json.dumps(settings), model],
+                             env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-3000:]
         results[n] = json.loads(out.stdout.strip().splitlines()[-1])
     assert results[1]["devices"] == 1 and results[2]["devices"] == 2
     assert len(results[2]["batches"]) == 20
     for b in results[2]["batches"]:
-        assert b == {"devices": 2, "shard": [32, 2], "on": [0, 1]}, b
+        assert b == {"devices": 2, "shard": [32, *event_shape], "on": [0, 1]}, b
     assert results[2]["state_devices"] == 2
-    assert all(b["shard"] == [64, 2] for b in results[1]["batches"])
+    assert all(b["shard"] == [64, *event_shape] for b in results[1]["batches"])
     np.testing.assert_allclose(results[1]["loss"], results[2]["loss"], rtol=2e-4)
 
 

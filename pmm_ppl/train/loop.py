@@ -147,7 +147,11 @@ def _all_finite(tree: Any) -> bool:
 
 
 def data_mesh() -> jax.sharding.Mesh:
-    return jax.make_mesh((jax.device_count(),), ("data",))
+    """A 1-D mesh over every device, axis ``"data"``, with the *automatic* axis type: the compiler propagates
+    the batch sharding through the step.  (``jax.make_mesh`` defaults to explicit axes, under which a
+    sharding is part of an array's type and an op that mixes the batch, such as the Poisson sampler's
+    ``cumsum`` over all lanes, is a ``ShardingTypeError``.)"""
+    return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def _append_metrics(path: Path, rows: list[dict]) -> None:
