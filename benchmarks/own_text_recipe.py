@@ -11,7 +11,9 @@ and prints the steps trained and the continuous-time test bound in bits/char (+-
 test windows; both recipes are scored on the same held-out windows with the same evaluation key, so their
 difference is paired).  ``new`` is :mod:`pmm_ppl.train.character_recipe`, what ``pmm train --text`` writes
 into the user's model file; ``old`` is what it wrote before (6 blocks of kernel 5 with dilations 1, 2, 4 at
-width 128, the ELBO weighting without the log score, batch 16, AdamW 3e-3).
+width 128, the ELBO weighting without the log score, batch 16, AdamW 3e-3).  Both keep the step budget and
+decay horizon the plan gives the new batch; that is the old template's too when both reach the 20,000-step cap,
+as on the default corpus, but not on a small one.
 
     .venv/bin/python benchmarks/own_text_recipe.py                        # 4 MB corpus, 600 s per recipe
     .venv/bin/python benchmarks/own_text_recipe.py --seconds 60 --chars 400000 --keep runs/own_text

@@ -304,12 +304,15 @@ DATA_PARALLEL_MODELS = {"toy2d_normal": ({**TINY, "max_steps": 20, "checkpoint_e
 def test_data_parallel_two_devices_same_loss(tmp_path, model):
     """With two forced host devices each training batch is really split over both (shards of 32 of the 64
     rows, one per device; the weights replicated on both), and the losses equal those of one device."""
+    from pmm_ppl.conjugate.poisson_sampler import MIN_LANES
+
     settings, event_shape = DATA_PARALLEL_MODELS[model]
+    assert 64 * 64 >= MIN_LANES  # digits_counts' batch reaches the Poisson sampler's large-array path
     results = {}
     for n in (1, 2):
         env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}", "JAX_PLATFORMS": "cpu"}
-        out = subprocess.run([sys.executable, "-c", DATA_PARALLEL, str(tmp_path / f"d{n}"), json.dumps(settings), model],
-                             env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+        command = [sys.executable, "-c", DATA_PARALLEL, str(tmp_path / f"d{n}"), json.dumps(settings), model]
+        out = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-3000:]
         results[n] = json.loads(out.stdout.strip().splitlines()[-1])
     assert results[1]["devices"] == 1 and results[2]["devices"] == 2

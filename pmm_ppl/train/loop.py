@@ -7,8 +7,9 @@ would have taken (a test checks bit-equality of the final weights).
 Data parallelism: with more than one local device the batch is split over a 1-D mesh axis
 ``"data"`` and the state is replicated (``jax.sharding``); XLA inserts the gradient all-reduce.
 Across hosts, call ``jax.distributed.initialize()`` before training (``pmm train --distributed``)
-and launch one process per host: ``jax.devices()`` then spans all hosts and each process feeds
-its share of the batch (``jax.make_array_from_process_local_data``).
+and launch one process per host: ``jax.devices()`` then spans all hosts; every process builds the
+same global batch (a pure function of the seed and the step) and ``jax.device_put`` onto the global
+sharding places its own devices' shards.
 
 Safety: all training data are validated against the pair (in chunks, before the first step); a
 run directory holding another run is refused unless ``overwrite=True``; ``resume=True`` refuses
