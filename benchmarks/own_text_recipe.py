@@ -73,9 +73,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.keep or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        corpus = work / "stdlib.txt"
-        corpus.write_text(stdlib_corpus(args.chars), encoding="utf-8")
-        text = corpus.read_text(encoding="utf-8")
+        corpus, text = work / "stdlib.txt", stdlib_corpus(args.chars)
+        corpus.write_text(text, encoding="utf-8")
         print(f"corpus: {len(text)} characters, {len(set(text))} distinct ({corpus})")
         rows = []
         for name in args.recipes:
