@@ -11,15 +11,17 @@ and prints the steps trained and the continuous-time test bound in bits/char (+-
 test windows; both recipes are scored on the same held-out windows with the same evaluation key, so their
 difference is paired).  ``new`` is :mod:`pmm_ppl.train.character_recipe`, what ``pmm train --text`` writes
 into the user's model file; ``old`` is what it wrote before (6 blocks of kernel 5 with dilations 1, 2, 4 at
-width 128, the ELBO weighting without the log score, batch 16, AdamW 3e-3).  Both keep the step budget and
+width 128, the ELBO weighting without the log score, batch 16, AdamW 3e-3); ``adamw`` (``--recipes adamw new``)
+is the recipe before Muon (AdamW, 1.4e-3, 1024 characters per step).  All keep the step budget and
 decay horizon the plan gives the new batch; that is the old template's too when both reach the 20,000-step cap,
 as on the default corpus, but not on a small one.
 
     .venv/bin/python benchmarks/own_text_recipe.py                        # 4 MB corpus, 600 s per recipe
     .venv/bin/python benchmarks/own_text_recipe.py --seconds 60 --chars 400000 --keep runs/own_text
 
-Measured with the defaults (Python 3.11.7's standard library: 3,999,991 characters, 163 distinct; windows of
-128, the default 10% held out), one run on a 2-core machine whose Shakespeare training step took 53 ms:
+Measured with the defaults when ``new`` was the AdamW recipe (now ``adamw``), before Muon (Python 3.11.7's
+standard library: 3,999,991 characters, 163 distinct; windows of 128, the default 10% held out), one run on a
+2-core machine whose Shakespeare training step took 53 ms:
 
     recipe     steps  bits/char     +- windows
     old         6800     3.1349  0.060 512
@@ -40,8 +42,10 @@ from pathlib import Path
 
 #: the own-text settings before pmm_ppl/train/character_recipe.py (the template's defaults then)
 OLD_RECIPE = {"width": 128, "num_blocks": 6, "kernel_size": 5, "dilations": [1, 2, 4], "weighting": "elbo",
-              "log_score": 0, "batch_size": 16, "learning_rate": 3e-3}
-RECIPES = {"new": {}, "old": OLD_RECIPE}
+              "log_score": 0, "batch_size": 16, "learning_rate": 3e-3, "optimizer": "adamw"}
+#: the recipe before Muon: AdamW at 1024 characters per step (batch 8 of 128), peak rate 1.4e-3
+ADAMW_RECIPE = {"optimizer": "adamw", "batch_size": 8, "learning_rate": 1.4e-3}
+RECIPES = {"new": {}, "adamw": ADAMW_RECIPE, "old": OLD_RECIPE}
 
 
 def stdlib_corpus(num_chars: int) -> str:

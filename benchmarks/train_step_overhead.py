@@ -19,6 +19,7 @@ import time
 
 import jax
 
+from pmm_ppl.nets.hidden_matrices import hidden_matrix_paths
 from pmm_ppl.train.models import list_models, load_spec
 from pmm_ppl.train.step import (init_state, make_optimizer, make_train_step, pmm_loss_of_params,
                                 regression_loss_of_params, split_net)
@@ -42,8 +43,9 @@ def main() -> None:
     names = args.models or [m for m in list_models() if load_spec(m).hardware == "cpu"]
     for name in names:
         spec = load_spec(name)
-        params, rebuild = split_net(spec.make_net(0))
-        opt = make_optimizer(spec.train)
+        net = spec.make_net(0)
+        params, rebuild = split_net(net)
+        opt = make_optimizer(spec.train, hidden_matrix_paths(net))
         key = jax.random.key(0)
         pmm = jax.jit(make_train_step(pmm_loss_of_params(spec, rebuild), opt, spec.train.ema_decay, key))
         reg_loss = regression_loss_of_params(rebuild)

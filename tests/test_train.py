@@ -16,6 +16,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from flax import nnx
 
 from pmm_ppl.train import checkpoint as ckpt
 from pmm_ppl.train.loop import load_trained, train
@@ -452,7 +453,8 @@ def test_resume_refuses_other_training_settings_or_data(tmp_path):
     train(spec, tmp_path, progress=False)
     before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     for kw, word in [({"batch_size": 32}, "training.batch_size"), ({"seed": 1}, "training.seed"),
-                     ({"learning_rate": 1e-3}, "training.learning_rate"), ({"decay_steps": 50}, "training.decay_horizon")]:
+                     ({"learning_rate": 1e-3}, "training.learning_rate"), ({"decay_steps": 50}, "training.decay_horizon"),
+                     ({"optimizer": "muon"}, "training.optimizer")]:
         with pytest.raises(ckpt.CheckpointError, match=word):
             train(tiny_spec(max_steps=10, checkpoint_every=5, **kw), tmp_path, resume=True, progress=False)
     other, _ = spec.load_data()
@@ -461,6 +463,46 @@ def test_resume_refuses_other_training_settings_or_data(tmp_path):
     # stop/log settings may change: more steps, other checkpoint interval
     state, _ = train(tiny_spec(max_steps=10, checkpoint_every=10, log_every=10), tmp_path, resume=True, progress=False)
     assert int(state.step) == 10 and before == ["5"]
+
+
+def test_a_muon_run_resumes_exactly(tmp_path):
+    """Muon's state (momentum, AdamW moments of the other leaves) survives a checkpoint: 5 steps, then a resume
+    to 10, end bit-equal to 10 steps in one go."""
+    straight, _ = train(tiny_spec(max_steps=10, checkpoint_every=10, optimizer="muon"), tmp_path / "a", progress=False)
+    train(tiny_spec(max_steps=5, checkpoint_every=5, optimizer="muon"), tmp_path / "b", progress=False)
+    resumed, _ = train(tiny_spec(max_steps=10, checkpoint_every=5, optimizer="muon"), tmp_path / "b", resume=True,
+                       progress=False)
+    a, b = _leaves(straight), _leaves(resumed)
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_a_checkpoint_loads_under_the_optimizer_it_was_trained_with(tmp_path):
+    """``load_trained`` reads the optimiser state's structure from the run (spec.json), not from the model's
+    current setting: an AdamW run loads into a spec that now says Muon (and vice versa), with the same weights."""
+    train(tiny_spec(max_steps=5, checkpoint_every=5), tmp_path / "adamw", progress=False)
+    train(tiny_spec(max_steps=5, checkpoint_every=5, optimizer="muon"), tmp_path / "muon", progress=False)
+    for run, other in (("adamw", "muon"), ("muon", "adamw")):
+        as_trained = load_trained(tiny_spec(optimizer=run), tmp_path / run)
+        across = load_trained(tiny_spec(optimizer=other), tmp_path / run)
+        for x, y in zip(jax.tree_util.tree_leaves(nnx.state(as_trained, nnx.Param)),
+                        jax.tree_util.tree_leaves(nnx.state(across, nnx.Param))):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_a_run_recorded_before_the_optimizer_setting_resumes_as_adamw(tmp_path):
+    """A ``spec.json`` without ``training.optimizer`` (written before the setting existed) stands for AdamW: it
+    resumes under the default and is refused under Muon."""
+    train(tiny_spec(max_steps=5, checkpoint_every=5), tmp_path, progress=False)
+    path = tmp_path / "spec.json"
+    saved = json.loads(path.read_text())
+    del saved["training"]["optimizer"]
+    path.write_text(json.dumps(saved))
+    with pytest.raises(ckpt.CheckpointError, match="training.optimizer: checkpoint has 'adamw', now 'muon'"):
+        train(tiny_spec(max_steps=10, checkpoint_every=5, optimizer="muon"), tmp_path, resume=True, progress=False)
+    state, _ = train(tiny_spec(max_steps=10, checkpoint_every=5), tmp_path, resume=True, progress=False)
+    assert int(state.step) == 10
 
 
 def test_all_training_rows_are_validated_before_the_first_step(tmp_path, monkeypatch):

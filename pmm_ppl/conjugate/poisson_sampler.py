@@ -49,7 +49,7 @@ about 1 s longer to compile (1.9 s against 0.9 s for one program on CPU), which 
 single data) would pay for a saving of a fraction of a millisecond a call: arrays with fewer than
 :data:`MIN_LANES` elements (per row under ``vmap``) are drawn by ``jax.random.poisson`` (Knuth below rate 10,
 PTRS above: the same law), with the same output dtype and bad-rate handling.  The training batches of
-digits_counts (128 x 64 rates) take the fast path; shakespeare_chars trains at batch 4 (4 x 256 = 1024
+digits_counts (128 x 64 rates) take the fast path; shakespeare_chars trains at batch 8 (8 x 256 = 2048
 positions, one rate each on its one-hot path), below the threshold.
 
 **Bad rates.**  A rate of 0 gives 0.  A negative, NaN or infinite rate gives NaN (and takes no loop

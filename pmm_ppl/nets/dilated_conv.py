@@ -49,6 +49,9 @@ from pmm_ppl.nets.transformer import TransformerBlock
 
 
 class DilatedConvBlock(nnx.Module):
+    #: the layers between hidden features (:mod:`pmm_ppl.nets.hidden_matrices`)
+    HIDDEN_MATRICES = ("conv", "proj", "mlp1", "mlp2")
+
     def __init__(self, width: int, kernel_size: int, dilation: int, mlp_ratio: int, emb_dim: int, *, rngs: nnx.Rngs):
         self.norm1 = nnx.LayerNorm(width, use_scale=False, use_bias=False, rngs=rngs)
         self.conv = nnx.Conv(width, width, kernel_size=(kernel_size,), kernel_dilation=(dilation,), padding="SAME",

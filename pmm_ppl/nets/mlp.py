@@ -25,6 +25,9 @@ from pmm_ppl.nets.heads import apply_head, check_head
 
 
 class ResidualMLPBlock(nnx.Module):
+    #: the layers between hidden features (:mod:`pmm_ppl.nets.hidden_matrices`)
+    HIDDEN_MATRICES = ("dense1", "dense2")
+
     def __init__(self, width: int, emb_dim: int, *, rngs: nnx.Rngs):
         self.norm = nnx.LayerNorm(width, rngs=rngs)
         self.dense1 = nnx.Linear(width, width, rngs=rngs)

@@ -36,6 +36,10 @@ def sinusoidal_positions(length: int, dim: int) -> jax.Array:
 
 
 class TransformerBlock(nnx.Module):
+    #: the layers between hidden features (:mod:`pmm_ppl.nets.hidden_matrices`); the attention's projections keep their
+    #: head axes and are left to AdamW
+    HIDDEN_MATRICES = ("mlp1", "mlp2")
+
     def __init__(self, d_model: int, num_heads: int, mlp_ratio: int, emb_dim: int, *, rngs: nnx.Rngs):
         self.norm1 = nnx.LayerNorm(d_model, use_scale=False, use_bias=False, rngs=rngs)
         self.attn = nnx.MultiHeadAttention(num_heads=num_heads, in_features=d_model, decode=False, rngs=rngs)

@@ -1,6 +1,6 @@
 """``fit``: the one training entry point for a process, a network and an array of data.
 
-It runs the library's training loop (:func:`pmm_ppl.train.loop.train`: AdamW with warm-up and
+It runs the library's training loop (:func:`pmm_ppl.train.loop.train`: AdamW or Muon with warm-up and
 cosine decay, global-norm clipping, an EMA of the weights, Orbax checkpoints, exact resumption) on
 in-memory data, the loop that ``pmm train`` runs on a model file.  Notebooks and user code call
 ``fit``; a ready model in ``models/`` describes the same four things (process, net, data, config)

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 from pmm_ppl.conjugate.validation import PMMInputError, check_whole_number
 from pmm_ppl.data.batches import iterate_batches, steps_per_epoch
 from pmm_ppl.data.validate import validate_for_pair
+from pmm_ppl.nets.hidden_matrices import hidden_matrix_paths
 from pmm_ppl.nets.info import net_settings
 from pmm_ppl.train import checkpoint as ckpt
 from pmm_ppl.train.spec import ModelSpec, TrainConfig, check_real_in
@@ -52,7 +53,7 @@ def build(spec: ModelSpec, seed: int | None = None):
     seed = cfg.seed if seed is None else seed
     net = spec.make_net(seed)
     params, rebuild = split_net(net)
-    optimizer = make_optimizer(cfg)
+    optimizer = make_optimizer(cfg, hidden_matrix_paths(net))
     loss_fn = pmm_loss_of_params(spec, rebuild)
     step_fn = make_train_step(loss_fn, optimizer, cfg.ema_decay, jax.random.key(seed + 1), cfg.ema_warmup)
     return params, rebuild, optimizer, step_fn
@@ -316,10 +317,24 @@ def _diverged(what: str, run_dir: Path) -> str:
     return f"training stopped: {what}; {kept}. A lower learning_rate usually helps (in a new --run-dir)"
 
 
+def recorded_optimizer(run_dir: Path) -> str:
+    """The optimiser ``run_dir`` was trained with: ``training.optimizer`` of its ``spec.json`` (a file written
+    before the setting existed: AdamW, :attr:`ModelSpec.UNRECORDED_DEFAULTS`).  Its state is part of every
+    checkpoint, so a checkpoint is read back under the optimiser it was written with, whatever the model sets now."""
+    path = Path(run_dir) / "spec.json"
+    try:
+        training = json.loads(path.read_text()).get("training", {})
+    except (OSError, ValueError) as err:
+        raise ckpt.CheckpointError(f"{path}: cannot read ({err})") from None
+    return training.get("optimizer", ModelSpec.UNRECORDED_DEFAULTS["training.optimizer"])
+
+
 def load_trained(spec: ModelSpec, run_dir: str | Path, use_ema: bool = True) -> nnx.Module:
     """The trained denoiser of ``run_dir`` (EMA weights by default) as an NNX module."""
     run_dir = Path(run_dir)
-    params, rebuild, optimizer, _ = build(spec)
-    ckpt.check_spec(run_dir, loading_fingerprint(spec, rebuild(params)), **_CHECK)  # the objective may differ
-    state, _ = ckpt.restore(run_dir, init_state(params, optimizer))
+    params, rebuild, _, _ = build(spec)
+    net = rebuild(params)
+    ckpt.check_spec(run_dir, loading_fingerprint(spec, net), **_CHECK)  # the objective may differ
+    trained_with = dataclasses.replace(spec.train, optimizer=recorded_optimizer(run_dir))
+    state, _ = ckpt.restore(run_dir, init_state(params, make_optimizer(trained_with, hidden_matrix_paths(net))))
     return rebuild(jax.tree_util.tree_map(jnp.asarray, state.ema if use_ema else state.params))

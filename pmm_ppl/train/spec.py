@@ -35,15 +35,17 @@ def _optional(value: Any, check: Callable[[Any], Any]) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Optimiser and budget.  AdamW with linear warm-up then cosine decay, global-norm clipping,
-    an EMA of the weights.  Training stops at ``max_steps`` or after ``max_seconds`` of wall time
-    (whichever first; ``None`` disables a limit)."""
+    """Optimiser and budget.  Linear warm-up then cosine decay, global-norm clipping, then the
+    ``optimizer``: ``"adamw"`` (AdamW) or ``"muon"`` (Muon on the net's hidden weight matrices, AdamW with
+    Nesterov momentum on the rest; :func:`pmm_ppl.train.step.make_optimizer`); an EMA of the weights.  Training stops at
+    ``max_steps`` or after ``max_seconds`` of wall time (whichever first; ``None`` disables a limit)."""
 
     batch_size: int = 128
     learning_rate: float = 2e-3
     warmup_steps: int = 200
     weight_decay: float = 1e-4
     clip_norm: float = 1.0
+    optimizer: str = "adamw"
     ema_decay: float = 0.999
     ema_warmup: float = 10.0  # EMA decay at step s: min(ema_decay, (1 + s) / (ema_warmup + s))
     max_steps: int = 10_000
@@ -55,6 +57,8 @@ class TrainConfig:
 
     #: fields that only say when to stop, log or save; every other field shapes the training trajectory
     STOP_AND_LOG_FIELDS = ("max_steps", "max_seconds", "checkpoint_every", "log_every")
+    #: the values of ``optimizer`` (:func:`pmm_ppl.train.step.make_optimizer`)
+    OPTIMIZERS = ("adamw", "muon")
 
     def __post_init__(self):
         """Every field is checked when the config is built: a wrong value is a :class:`PMMInputError`
@@ -67,6 +71,8 @@ class TrainConfig:
         check_real_in(self.learning_rate, "learning_rate", 0.0, low_open=True)
         check_real_in(self.weight_decay, "weight_decay", 0.0)
         check_real_in(self.clip_norm, "clip_norm", 0.0, low_open=True)
+        if self.optimizer not in self.OPTIMIZERS:
+            raise PMMInputError(f"optimizer: must be one of {', '.join(self.OPTIMIZERS)}, got {self.optimizer!r}")
         check_real_in(self.ema_decay, "ema_decay", 0.0, 1.0, high_open=True)
         check_real_in(self.ema_warmup, "ema_warmup", 0.0, low_open=True)
         _optional(self.max_seconds, lambda v: check_real_in(v, "max_seconds", 0.0, low_open=True))
@@ -185,7 +191,10 @@ class ModelSpec:
     #: :meth:`identity` (a resume compares their effective values through it)
     OBJECTIVE_FIELDS = ("weighting", "log_score", "train_times")
     #: how a ``spec.json`` written before an entry existed reads that entry (see ``checkpoint.check_spec``)
-    UNRECORDED_DEFAULTS = {"augment": None, "log_score": 0.0, "train_times": "independent"}
+    #: (each is what the code did before the entry was recorded, not today's default: a run from before
+    #: ``TrainConfig.optimizer`` trained with AdamW whatever a model now sets)
+    UNRECORDED_DEFAULTS = {"augment": None, "log_score": 0.0, "train_times": "independent",
+                           "training.optimizer": "adamw"}
 
     def identity(self) -> dict:
         """What must match for a checkpoint to be loaded into this spec (to sample or evaluate): what the

@@ -3,7 +3,9 @@ r"""The jitted training step: optimiser, EMA and the PMM loss over a Flax NNX de
 The network's weights travel as a plain nested dict (``nnx.to_pure_dict``) so that the whole
 training state is an ordinary pytree: easy to checkpoint, shard and compare.
 
-    state' = (step + 1, params - AdamW(grad L), opt_state', ema' = d_s * ema + (1 - d_s) * params')
+    state' = (step + 1, params + update(grad L), opt_state', ema' = d_s * ema + (1 - d_s) * params')
+
+(``update``: the clipped AdamW or Muon step of :func:`make_optimizer`)
 
 with the EMA decay warmed up, :math:`d_s = \min(d, (1 + s)/(w + s))` at step :math:`s` (``w = 10``
 is the usual warm-up, as in TensorFlow's ``ExponentialMovingAverage(num_updates=...)``; it averages
@@ -24,7 +26,10 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
+from optax.contrib import MuonDimensionNumbers
 
+from pmm_ppl.conjugate.validation import PMMInputError
+from pmm_ppl.nets.hidden_matrices import path_strings
 from pmm_ppl.train.spec import TrainConfig
 
 
@@ -50,13 +55,59 @@ def split_net(net: nnx.Module) -> tuple[Any, Callable[[Any], nnx.Module]]:
     return pure, rebuild
 
 
-def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-    """AdamW with linear warm-up and cosine decay, after global-norm clipping."""
+#: the factor of Muon's update that matches AdamW's root-mean-square update (Liu et al. 2025, "Muon is scalable
+#: for LLM training"; :func:`make_optimizer`)
+MUON_CONSISTENT_RMS = 0.2
+
+
+def muon_dimension_numbers(params: Any, hidden_matrices: frozenset[tuple[str, ...]]) -> Any:
+    """For each leaf of ``params``: Muon's matrix view of it if its path is one of ``hidden_matrices``
+    (:func:`~pmm_ppl.nets.hidden_matrices.hidden_matrix_paths`; every axis but the last is the input, the last the
+    output, so a ``(k, in, out)`` convolution kernel is the ``(k in) x out`` matrix), else ``None`` (AdamW).
+    A declared path that ``params`` lacks is an error, not a matrix silently left to AdamW."""
+    found = {path_strings(path) for path, _ in jax.tree_util.tree_leaves_with_path(params)}
+    missing = sorted("/".join(p) for p in hidden_matrices - found)
+    if missing:
+        raise PMMInputError(f"hidden matrices not among the parameters: {', '.join(missing[:4])}"
+                            + (f" and {len(missing) - 4} more" if len(missing) > 4 else ""))
+
+    def dims(path, leaf):
+        if path_strings(path) not in hidden_matrices:
+            return None
+        return MuonDimensionNumbers(reduction_axis=tuple(range(leaf.ndim - 1)), output_axis=leaf.ndim - 1)
+
+    return jax.tree_util.tree_map_with_path(dims, params)
+
+
+def make_optimizer(cfg: TrainConfig, hidden_matrices: frozenset[tuple[str, ...]] = frozenset()) -> optax.GradientTransformation:
+    r"""Global-norm clipping, then the optimiser ``cfg.optimizer`` at the rate :math:`\eta_s` (linear warm-up to
+    ``learning_rate``, cosine decay to 5% of it over ``cfg.decay_horizon`` steps):
+
+    - ``"adamw"``: AdamW on every parameter.
+    - ``"muon"``: Muon (``optax.contrib.muon`` with its defaults: Nesterov momentum 0.95, five Newton-Schulz steps
+      of the quintic (3.4445, -4.775, 2.0315) after Frobenius scaling) on the net's
+      hidden weight matrices (``hidden_matrices``, from :func:`~pmm_ppl.nets.hidden_matrices.hidden_matrix_paths`),
+      AdamW with Nesterov momentum on the rest (embeddings, time conditioning, head, biases, norms).  A hidden matrix :math:`W`
+      (:math:`m \times n`) moves by :math:`-\eta_s (0.2 \sqrt{\max(m, n)}\, \mathrm{orth}(M) + \lambda W)`, with
+      :math:`M` the bias-corrected Nesterov mix of momentum and gradient, and :math:`\mathrm{orth}(M) \approx U V^\top`
+      for :math:`M = U \Sigma V^\top` (an :math:`m \times n` matrix with singular values near 1 has RMS entry
+      :math:`\sqrt{\min(m, n) / (m n)}`, so the scaled update's RMS is about :math:`0.2 \eta_s`); the
+      factor :data:`MUON_CONSISTENT_RMS` gives it AdamW's update size, so :math:`\eta` and the weight decay
+      :math:`\lambda` mean the same under both."""
     decay = cfg.decay_horizon
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, cfg.learning_rate, cfg.warmup_steps, decay, end_value=cfg.learning_rate * 0.05
     )
-    return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), optax.adamw(schedule, weight_decay=cfg.weight_decay))
+    if cfg.optimizer == "adamw":
+        inner = optax.adamw(schedule, weight_decay=cfg.weight_decay)
+    else:
+        if not hidden_matrices:
+            raise PMMInputError(f"optimizer {cfg.optimizer!r}: the net declares no hidden weight matrices (a block class's "
+                                "HIDDEN_MATRICES, pmm_ppl/nets/hidden_matrices.py); use optimizer 'adamw'")
+        inner = optax.contrib.muon(schedule, weight_decay=cfg.weight_decay, adam_weight_decay=cfg.weight_decay,
+                                   consistent_rms=MUON_CONSISTENT_RMS,
+                                   muon_weight_dimension_numbers=lambda p: muon_dimension_numbers(p, hidden_matrices))
+    return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), inner)
 
 
 def init_state(params: Any, optimizer: optax.GradientTransformation) -> TrainState:
