@@ -491,6 +491,17 @@ def test_a_checkpoint_loads_under_the_optimizer_it_was_trained_with(tmp_path):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+def test_a_recorded_optimizer_that_is_not_one_is_named(tmp_path):
+    """A spec.json whose ``training.optimizer`` is unknown is a corrupt run directory: the error names the file."""
+    train(tiny_spec(max_steps=5, checkpoint_every=5), tmp_path, progress=False)
+    path = tmp_path / "spec.json"
+    saved = json.loads(path.read_text())
+    saved["training"]["optimizer"] = "sgd"
+    path.write_text(json.dumps(saved))
+    with pytest.raises(ckpt.CheckpointError, match="spec.json: records optimizer 'sgd', not one of adamw, muon"):
+        load_trained(tiny_spec(), tmp_path)
+
+
 def test_a_run_recorded_before_the_optimizer_setting_resumes_as_adamw(tmp_path):
     """A ``spec.json`` without ``training.optimizer`` (written before the setting existed) stands for AdamW: it
     resumes under the default and is refused under Muon."""

@@ -323,17 +323,23 @@ def recorded_optimizer(run_dir: Path) -> str:
     checkpoint, so a checkpoint is read back under the optimiser it was written with, whatever the model sets now."""
     path = Path(run_dir) / "spec.json"
     try:
-        training = json.loads(path.read_text()).get("training", {})
+        saved = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise ckpt.CheckpointError(f"{path}: cannot read ({err})") from None
-    return training.get("optimizer", ModelSpec.UNRECORDED_DEFAULTS["training.optimizer"])
+    training = saved.get("training", {}) if isinstance(saved, dict) else None
+    if not isinstance(training, dict):
+        raise ckpt.CheckpointError(f"{path}: corrupt (its \"training\" entry is not a mapping)")
+    name = training.get("optimizer", ModelSpec.UNRECORDED_DEFAULTS["training.optimizer"])
+    if name not in TrainConfig.OPTIMIZERS:
+        raise ckpt.CheckpointError(f"{path}: records optimizer {name!r}, not one of {', '.join(TrainConfig.OPTIMIZERS)}")
+    return name
 
 
 def load_trained(spec: ModelSpec, run_dir: str | Path, use_ema: bool = True) -> nnx.Module:
     """The trained denoiser of ``run_dir`` (EMA weights by default) as an NNX module."""
     run_dir = Path(run_dir)
-    params, rebuild, _, _ = build(spec)
-    net = rebuild(params)
+    net = spec.make_net(spec.train.seed)
+    params, rebuild = split_net(net)
     ckpt.check_spec(run_dir, loading_fingerprint(spec, net), **_CHECK)  # the objective may differ
     trained_with = dataclasses.replace(spec.train, optimizer=recorded_optimizer(run_dir))
     state, _ = ckpt.restore(run_dir, init_state(params, make_optimizer(trained_with, hidden_matrix_paths(net))))
