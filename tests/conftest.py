@@ -14,6 +14,12 @@ subprocess through the environment, and removed when the run ends: a run never r
 compiled by an earlier run, so a fresh machine times the same as a warm one. What runs is the
 same program either way (the cache stores XLA's output, it does not change it). A cache folder set
 by the user (``JAX_COMPILATION_CACHE_DIR`` in the environment) is used as it is and kept.
+
+Each xdist worker gets its own subfolder of the run's cache (its subprocesses inherit it): two workers
+compiling the same program at the same moment made one of them abort inside JAX's cache (a worker crash in
+``compilation_cache.put_executable_and_time``, and in another run in ``get_executable_and_time``, both while
+the two workers ran the same NUTS programs of ``tests/test_verify.py``), so no cache folder is shared by two
+processes that run at the same time.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import sys
 import tempfile
 
 _CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
+_MADE_BY_RUN = "PMM_TEST_RUN_MADE_JAX_CACHE"  # set with the cache this run made (not a user's folder)
 _made_cache: str | None = None
 
 
@@ -32,8 +39,14 @@ def pytest_configure(config):
     if _CACHE_ENV not in os.environ:  # not set by the user, nor by this run's controller (a worker inherits it)
         _made_cache = tempfile.mkdtemp(prefix="pmm-jax-cache-")
         os.environ[_CACHE_ENV] = _made_cache
+        os.environ[_MADE_BY_RUN] = _made_cache
         # every program, not only those that took over 1 s to compile: the small ones recur most
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and os.environ.get(_MADE_BY_RUN) == os.environ[_CACHE_ENV]:  # a worker of the run that made it
+        own = os.path.join(os.environ[_CACHE_ENV], worker)
+        os.makedirs(own, exist_ok=True)
+        os.environ[_CACHE_ENV] = own
     if "jax" in sys.modules:  # imported before this hook (a plugin): JAX read its settings already
         import jax
 
