@@ -15,11 +15,8 @@ compiled by an earlier run, so a fresh machine times the same as a warm one. Wha
 same program either way (the cache stores XLA's output, it does not change it). A cache folder set
 by the user (``JAX_COMPILATION_CACHE_DIR`` in the environment) is used as it is and kept.
 
-Each xdist worker gets its own subfolder of the run's cache (its subprocesses inherit it): two workers
-compiling the same program at the same moment made one of them abort inside JAX's cache (a worker crash in
-``compilation_cache.put_executable_and_time``, and in another run in ``get_executable_and_time``, both while
-the two workers ran the same NUTS programs of ``tests/test_verify.py``), so no cache folder is shared by two
-processes that run at the same time.
+Each test module ends by dropping JAX's in-memory compiled programs (:func:`_release_compiled_programs`), so a
+worker does not run out of memory mappings.
 """
 
 from __future__ import annotations
@@ -29,8 +26,9 @@ import shutil
 import sys
 import tempfile
 
+import pytest
+
 _CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
-_MADE_BY_RUN = "PMM_TEST_RUN_MADE_JAX_CACHE"  # set with the cache this run made (not a user's folder)
 _made_cache: str | None = None
 
 
@@ -39,14 +37,8 @@ def pytest_configure(config):
     if _CACHE_ENV not in os.environ:  # not set by the user, nor by this run's controller (a worker inherits it)
         _made_cache = tempfile.mkdtemp(prefix="pmm-jax-cache-")
         os.environ[_CACHE_ENV] = _made_cache
-        os.environ[_MADE_BY_RUN] = _made_cache
         # every program, not only those that took over 1 s to compile: the small ones recur most
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker and os.environ.get(_MADE_BY_RUN) == os.environ[_CACHE_ENV]:  # a worker of the run that made it
-        own = os.path.join(os.environ[_CACHE_ENV], worker)
-        os.makedirs(own, exist_ok=True)
-        os.environ[_CACHE_ENV] = own
     if "jax" in sys.modules:  # imported before this hook (a plugin): JAX read its settings already
         import jax
 
@@ -58,3 +50,22 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     if _made_cache is not None:
         shutil.rmtree(_made_cache, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """After each test module, drop JAX's in-memory caches of compiled programs.  Every XLA:CPU executable
+    holds memory mappings for its JIT-compiled code; a worker that keeps all the suite's programs alive
+    passes the kernel's limit of 65,530 mappings per process (``vm.max_map_count``) and LLVM aborts in
+    whichever compile or cache load comes next ("Fatal Python error: Aborted" in a late test; 27 tests of
+    ``test_sampler.py``, ``test_elbo.py`` and ``test_optimizer.py`` left a worker with about 7,000 to 9,000
+    mappings, about 1,100 after this).  A program a later module needs again is reloaded from the run's
+    persistent cache."""
+    yield
+    if "jax" in sys.modules:
+        import gc
+
+        import jax
+
+        jax.clear_caches()
+        gc.collect()
