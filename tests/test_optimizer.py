@@ -20,6 +20,7 @@ from pmm_ppl.nets.dilated_conv import DilatedConvNet
 from pmm_ppl.nets.hidden_matrices import hidden_matrix_paths, path_strings
 from pmm_ppl.nets.mlp import MLP
 from pmm_ppl.nets.transformer import Transformer
+from pmm_ppl.nets.unet import UNet
 from pmm_ppl.train.models import load_spec
 from pmm_ppl.train.spec import TrainConfig
 from pmm_ppl.train.step import MUON_CONSISTENT_RMS, make_optimizer, muon_dimension_numbers, split_net
@@ -100,7 +101,14 @@ def test_an_unknown_optimizer_is_refused():
      {f"blocks/{i}/{name}/kernel" for i in range(2) for name in ("dense1", "dense2")}),
     (lambda r: Transformer((16, 5), d_model=16, num_layers=2, num_heads=2, mlp_ratio=2, head="simplex", rngs=r),
      {f"blocks/{i}/{name}/kernel" for i in range(2) for name in ("mlp1", "mlp2")}),
-], ids=["conv", "conv_mlp_attention", "mlp", "transformer"])
+    (lambda r: UNet((8, 8), channels=(8, 16), num_res_blocks=1, attention=True, num_heads=2, groups=4, emb_dim=16,
+                    rngs=r),
+     {"down_blocks/0/conv1/kernel", "down_blocks/0/conv2/kernel",
+      "down_blocks/1/conv1/kernel", "down_blocks/1/conv2/kernel", "down_blocks/1/skip/kernel",
+      "downsamples/0/conv/kernel", "mid1/conv1/kernel", "mid1/conv2/kernel", "mid2/conv1/kernel", "mid2/conv2/kernel",
+      "upsamples/0/conv/kernel"}
+     | {f"up_blocks/{i}/{name}/kernel" for i in range(4) for name in ("conv1", "conv2", "skip")}),
+], ids=["conv", "conv_mlp_attention", "mlp", "transformer", "unet"])
 def test_the_declared_hidden_matrices_of_each_net(build, expected):
     """Exactly the blocks' width-to-width kernels: every path is a parameter of the net of rank >= 2 (the
     embedding, time conditioning, attention projections and head are not among them)."""

@@ -12,6 +12,11 @@ skip activation concatenated on channels.  Up-sampling is nearest-neighbour *to 
 shape of the skip it meets* followed by a 3x3 convolution, so odd sizes (7 -> 14, 4 -> 7) work.
 GroupNorm uses ``gcd(groups, channels)`` groups.  The output is GN + SiLU + 3x3 convolution to
 the data's channels and the output head.  A 2-D data shape gets a channel axis of 1 inside.
+
+Its hidden matrices (:mod:`pmm_ppl.nets.hidden_matrices`, what ``optimizer="muon"`` orthogonalises): the
+residual blocks' two 3x3 convolutions and 1x1 skip, and the re-sampling convolutions, a ``(k, k, c_in, c_out)``
+kernel read as the :math:`k^2 c_{in} \times c_{out}` matrix; the input and output convolutions, the time projections
+and the attention stay with AdamW.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ def _group_norm(ch: int, groups: int, rngs: nnx.Rngs) -> nnx.GroupNorm:
 
 
 class ResBlock(nnx.Module):
+    #: the 3x3 convolutions and the 1x1 skip map hidden features to hidden features
+    #: (:mod:`pmm_ppl.nets.hidden_matrices`); the time projection ``emb_proj`` reads the conditioning
+    HIDDEN_MATRICES = ("conv1", "conv2", "skip")
+
     def __init__(self, cin: int, cout: int, emb_dim: int, groups: int, dropout: float = 0.0, *, rngs: nnx.Rngs):
         self.norm1 = _group_norm(cin, groups, rngs)
         self.conv1 = nnx.Conv(cin, cout, (3, 3), rngs=rngs)
@@ -64,6 +73,8 @@ class AttentionBlock(nnx.Module):
 
 
 class Downsample(nnx.Module):
+    HIDDEN_MATRICES = ("conv",)
+
     def __init__(self, ch: int, *, rngs: nnx.Rngs):
         self.conv = nnx.Conv(ch, ch, (3, 3), strides=(2, 2), rngs=rngs)
 
@@ -72,6 +83,8 @@ class Downsample(nnx.Module):
 
 
 class Upsample(nnx.Module):
+    HIDDEN_MATRICES = ("conv",)
+
     def __init__(self, ch: int, *, rngs: nnx.Rngs):
         self.conv = nnx.Conv(ch, ch, (3, 3), rngs=rngs)
 
