@@ -344,6 +344,19 @@ def test_ema_decay_warms_up_and_mixes_exactly():
     np.testing.assert_allclose(np.asarray(st.ema["w"]), 0.1 * np.array([1.0, -2.0]) + 0.9 * new, rtol=1e-6)
 
 
+@pytest.mark.parametrize("unit, shown", [("dim", "1.5000 bits/dim (+- 0.0100 bits/dim; "),
+                                          ("char", "1.5000 bits/char (+- 0.0100 bits/char; "),
+                                          ("doc", "1.5000 nats/doc (+- 2.00 nats/doc; "),
+                                          ("count", "1.5000 nats/count (40 examples")])
+def test_bound_line_gives_the_standard_error_in_the_reported_unit(unit, shown):
+    """A text model's SE reads bits/char, a document model's nats/doc; a ratio of sums (nats/count) shows only the
+    nats/example SE."""
+    from pmm_ppl.train.evaluate import BoundReport
+
+    line = BoundReport(300.0, 2.0, 1.5, 0.01, 40, 0, unit, 1.5, 3.0).line()
+    assert line.startswith("test bound: 300.00 +- 2.00 nats/example = ") and shown in line, line
+
+
 def test_eval_command_discrete_and_continuous(tmp_path, capsys):
     """`pmm eval RUN` prints the T-step bound, `--continuous` the continuous-time one; the latter is the
     mean of `continuous_elbo` over the test examples with the same keys (same number, computed directly).

@@ -55,8 +55,12 @@ class BoundReport(NamedTuple):
     def line(self) -> str:
         unit = {"dim": "bits/dim", "char": "bits/char", "count": "nats/count", "doc": "nats/doc"}[self.unit]
         steps = "continuous time" if self.num_steps == 0 else f"{self.num_steps} steps, {self.receiver} sampler"
+        # the SE in the reported unit: bits/dim and bits/char are bits_se, nats/doc is nats_se; a ratio of sums
+        # (nats/count) has no per-example SE beyond the nats/example one printed first
+        se = {"dim": f"+- {self.bits_se:.4f} {unit}; ", "char": f"+- {self.bits_se:.4f} {unit}; ",
+              "doc": f"+- {self.nats_se:.2f} {unit}; "}.get(self.unit, "")
         return (f"test bound: {self.nats_per_example:.2f} +- {self.nats_se:.2f} nats/example = "
-                f"{self.per_unit:.4f} {unit} (+- {self.bits_se:.4f} bits/dim; {self.num_examples} examples, "
+                f"{self.per_unit:.4f} {unit} ({se}{self.num_examples} examples, "
                 f"{steps}, {self.seconds:.0f} s)")
 
 
