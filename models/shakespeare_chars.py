@@ -143,6 +143,9 @@ Test bound after 600 s on 2 cores, continuous time, 256 test windows, bits/char
       seed 0 (prototype)
     Muon, batch 8, 2e-3, horizon 12000 (this model), seed 0     2.5846  (4450 steps; raw weights: 2.6568)
     this model, seed 2 (the default command, no --set)          2.5783  (4687 steps; raw weights: 2.6326)
+    In a fourth session on that kind of machine, at the step count of the row above (``--seconds 100000 --set
+    '{"learning_rate": 0.003, "max_steps": 4687}'``; runs there are deterministic given their steps):
+    Muon at 3e-3, seed 2                                        2.5821  (4687 steps; raw weights: 2.6383)
 
 The variations of the 6-block model landed within 0.002 of it or worse (one SE is 0.013): the input map,
 stratified times and the optimiser settings tried there did not matter. What the later rows show does: the
