@@ -32,7 +32,7 @@ import jax
 import numpy as np
 
 from pmm_ppl.train.checkpoint import latest_step
-from pmm_ppl.train.evaluate import sample_quality, test_bound
+from pmm_ppl.train.evaluate import UNIT_NAMES, sample_quality, test_bound
 from pmm_ppl.train.loop import train
 from pmm_ppl.train.models import load_spec
 
@@ -84,13 +84,12 @@ def main() -> None:
                 print(f"  {sampler:9s} T={T:4d} bound {bound.per_unit:.4f} +- {bound.bits_se:.4f} "
                       + " ".join(f"{k}={v:.4g}(ref {r:.4g})" for k, (v, r) in metrics.items())
                       + f"  [{time.perf_counter() - t1:.0f} s]", flush=True)
-    unit_name = {"dim": "bits/dim", "char": "bits/char", "count": "nats/count", "doc": "nats/doc"}
     print("\n| model | sampler | T | bound | " + " | ".join(sorted({k for r in rows for k in r[6]})) + " |")
     names = sorted({k for r in rows for k in r[6]})
     print("|---|---|---|---|" + "---|" * len(names))
     for name, sampler, T, per_unit, se, unit, metrics in rows:
         cells = [f"{metrics[k][0]:.4g} ({metrics[k][1]:.4g})" if k in metrics else "" for k in names]
-        print(f"| {name} | {sampler} | {T} | {per_unit:.4f} +- {se:.4f} {unit_name[unit]} | " + " | ".join(cells) + " |")
+        print(f"| {name} | {sampler} | {T} | {per_unit:.4f} +- {se:.4f} {UNIT_NAMES[unit]} | " + " | ".join(cells) + " |")
     print("\n(in brackets: the held-out noise floor -- held-out half b against half a, or held-out text)")
 
 

@@ -28,7 +28,7 @@ import time
 import jax
 import numpy as np
 
-from pmm_ppl.train.evaluate import test_bound
+from pmm_ppl.train.evaluate import UNIT_NAMES, test_bound
 from pmm_ppl.train.loop import train
 from pmm_ppl.train.models import load_spec
 
@@ -75,17 +75,16 @@ def main() -> None:
                              r.unit))
         print(f"[{name} seed {seed}] trained {int(state.step)} steps; {time.perf_counter() - t0:.0f} s with compilation and"
               f" evaluation; load average {' '.join(open('/proc/loadavg').read().split()[:3])} (1, 5, 15 min)", flush=True)
-    unit_name = {"dim": "bits/dim", "char": "bits/char", "count": "nats/count", "doc": "nats/doc"}
     print(f"\n{'model':20s} {'seed':>4s} {'steps':>6s} {'ex/s':>7s} {'bound':>10s} {'nats/ex':>9s} {'+-':>6s} {'per unit':>9s} unit")
     for name, seed, steps, rate, kind, nats, se, per_unit, unit in rows:
-        print(f"{name:20s} {seed:4d} {steps:6d} {rate:7.0f} {kind:>10s} {nats:9.2f} {se:6.2f} {per_unit:9.4f} {unit_name[unit]}")
+        print(f"{name:20s} {seed:4d} {steps:6d} {rate:7.0f} {kind:>10s} {nats:9.2f} {se:6.2f} {per_unit:9.4f} {UNIT_NAMES[unit]}")
     if len(args.seeds) > 1:
         print(f"\nover seeds {args.seeds}: mean [min, max] of the per-unit figure")
         for label in dict.fromkeys(r[0] for r in rows):
             for kind in dict.fromkeys(r[4] for r in rows if r[0] == label):
                 vals = [r[7] for r in rows if r[0] == label and r[4] == kind]
                 unit = next(r[8] for r in rows if r[0] == label)
-                print(f"{label:20s} {kind:>10s} {np.mean(vals):9.4f} [{min(vals):.4f}, {max(vals):.4f}] {unit_name[unit]}")
+                print(f"{label:20s} {kind:>10s} {np.mean(vals):9.4f} [{min(vals):.4f}, {max(vals):.4f}] {UNIT_NAMES[unit]}")
 
 
 if __name__ == "__main__":

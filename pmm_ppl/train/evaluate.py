@@ -40,6 +40,10 @@ def _given_or(value: int | None, default: int, name: str, minimum: int = 1) -> i
     return default if value is None else check_whole_number(value, name, minimum)
 
 
+#: the printed name of each reporting unit (``EvalConfig.unit``); the benchmarks print it too
+UNIT_NAMES = {"dim": "bits/dim", "char": "bits/char", "count": "nats/count", "doc": "nats/doc"}
+
+
 class BoundReport(NamedTuple):
     nats_per_example: float
     nats_se: float
@@ -53,12 +57,14 @@ class BoundReport(NamedTuple):
     receiver: str = "plug_in"  # the sampler whose model the bound is about
 
     def line(self) -> str:
-        unit = {"dim": "bits/dim", "char": "bits/char", "count": "nats/count", "doc": "nats/doc"}[self.unit]
+        unit = UNIT_NAMES[self.unit]
         steps = "continuous time" if self.num_steps == 0 else f"{self.num_steps} steps, {self.receiver} sampler"
         # the SE in the reported unit: bits/dim and bits/char are bits_se, nats/doc is nats_se; a ratio of sums
         # (nats/count) has no per-example SE beyond the nats/example one printed first
-        se = {"dim": f"+- {self.bits_se:.4f} {unit}; ", "char": f"+- {self.bits_se:.4f} {unit}; ",
-              "doc": f"+- {self.nats_se:.2f} {unit}; "}.get(self.unit, "")
+        if self.unit in ("dim", "char"):
+            se = f"+- {self.bits_se:.4f} {unit}; "
+        else:
+            se = f"+- {self.nats_se:.2f} {unit}; " if self.unit == "doc" else ""
         return (f"test bound: {self.nats_per_example:.2f} +- {self.nats_se:.2f} nats/example = "
                 f"{self.per_unit:.4f} {unit} ({se}{self.num_examples} examples, "
                 f"{steps}, {self.seconds:.0f} s)")
