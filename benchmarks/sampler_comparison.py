@@ -80,16 +80,17 @@ def main() -> None:
                 quality = sample_quality(spec, net, jax.random.key(2), train_data, test, num=args.samples, num_steps=T,
                                          sampler=sampler, labels=labels)
                 metrics = {m.name: (m.value, m.reference) for m in quality.metrics}
-                rows.append((name, sampler, T, bound.per_unit, bound.bits_se, bound.unit, metrics))
-                print(f"  {sampler:9s} T={T:4d} bound {bound.per_unit:.4f} +- {bound.bits_se:.4f} "
+                se = "" if bound.unit_se is None else f" +- {bound.unit_se:.4f}"  # nats/count: a ratio of sums, no SE
+                rows.append((name, sampler, T, f"{bound.per_unit:.4f}{se} {UNIT_NAMES[bound.unit]}", metrics))
+                print(f"  {sampler:9s} T={T:4d} bound {rows[-1][3]} "
                       + " ".join(f"{k}={v:.4g}(ref {r:.4g})" for k, (v, r) in metrics.items())
                       + f"  [{time.perf_counter() - t1:.0f} s]", flush=True)
-    print("\n| model | sampler | T | bound | " + " | ".join(sorted({k for r in rows for k in r[6]})) + " |")
-    names = sorted({k for r in rows for k in r[6]})
+    names = sorted({k for r in rows for k in r[4]})
+    print("\n| model | sampler | T | bound | " + " | ".join(names) + " |")
     print("|---|---|---|---|" + "---|" * len(names))
-    for name, sampler, T, per_unit, se, unit, metrics in rows:
+    for name, sampler, T, bound_text, metrics in rows:
         cells = [f"{metrics[k][0]:.4g} ({metrics[k][1]:.4g})" if k in metrics else "" for k in names]
-        print(f"| {name} | {sampler} | {T} | {per_unit:.4f} +- {se:.4f} {UNIT_NAMES[unit]} | " + " | ".join(cells) + " |")
+        print(f"| {name} | {sampler} | {T} | {bound_text} | " + " | ".join(cells) + " |")
     print("\n(in brackets: the held-out noise floor -- held-out half b against half a, or held-out text)")
 
 

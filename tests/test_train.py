@@ -346,7 +346,7 @@ def test_ema_decay_warms_up_and_mixes_exactly():
 
 @pytest.mark.parametrize("unit, shown", [("dim", "1.5000 bits/dim (+- 0.0100 bits/dim; "),
                                           ("char", "1.5000 bits/char (+- 0.0100 bits/char; "),
-                                          ("doc", "1.5000 nats/doc (+- 2.00 nats/doc; "),
+                                          ("doc", "1.5000 nats/doc (+- 2.0000 nats/doc; "),
                                           ("count", "1.5000 nats/count (40 examples")])
 def test_bound_line_gives_the_standard_error_in_the_reported_unit(unit, shown):
     """A text model's SE reads bits/char, a document model's nats/doc; a ratio of sums (nats/count) shows only the

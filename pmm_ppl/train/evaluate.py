@@ -56,15 +56,17 @@ class BoundReport(NamedTuple):
     seconds: float
     receiver: str = "plug_in"  # the sampler whose model the bound is about
 
+    @property
+    def unit_se(self) -> float | None:
+        """The standard error in the reporting unit: ``bits_se`` for bits/dim and bits/char, ``nats_se`` for
+        nats/doc (a document is one example); ``None`` for nats/count, a ratio of sums with no per-example SE of
+        its own (``nats_se`` is per example)."""
+        return {"dim": self.bits_se, "char": self.bits_se, "doc": self.nats_se}.get(self.unit)
+
     def line(self) -> str:
         unit = UNIT_NAMES[self.unit]
         steps = "continuous time" if self.num_steps == 0 else f"{self.num_steps} steps, {self.receiver} sampler"
-        # the SE in the reported unit: bits/dim and bits/char are bits_se, nats/doc is nats_se; a ratio of sums
-        # (nats/count) has no per-example SE beyond the nats/example one printed first
-        if self.unit in ("dim", "char"):
-            se = f"+- {self.bits_se:.4f} {unit}; "
-        else:
-            se = f"+- {self.nats_se:.2f} {unit}; " if self.unit == "doc" else ""
+        se = "" if self.unit_se is None else f"+- {self.unit_se:.4f} {unit}; "
         return (f"test bound: {self.nats_per_example:.2f} +- {self.nats_se:.2f} nats/example = "
                 f"{self.per_unit:.4f} {unit} ({se}{self.num_examples} examples, "
                 f"{steps}, {self.seconds:.0f} s)")
