@@ -33,6 +33,23 @@ def time_steps(step, state, batch, n):
     return (time.perf_counter() - t0) / n, state
 
 
+def steps_of(name: str):
+    """Model ``name``'s jitted PMM training step and the plain regression step on the same net and optimiser,
+    a function that returns a new initial state and one training batch: ``(spec, pmm_step, regression_step,
+    new_state, batch)``."""
+    spec = load_spec(name)
+    net = spec.make_net(0)
+    params, rebuild = split_net(net)
+    opt = make_optimizer(spec.train, hidden_matrix_paths(net))
+    key = jax.random.key(0)
+    pmm = jax.jit(make_train_step(pmm_loss_of_params(spec, rebuild), opt, spec.train.ema_decay, key))
+    reg_loss = regression_loss_of_params(rebuild)
+    reg = jax.jit(make_train_step(lambda p, k, x: reg_loss(p, k, spec.to_data(x)), opt, spec.train.ema_decay, key))
+    train, _ = spec.load_data()
+    batch = jax.numpy.asarray(train[: spec.train.batch_size])
+    return spec, pmm, reg, lambda: init_state(params, opt), batch
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", nargs="+", default=None, help="default: every model whose hardware is 'cpu'")
@@ -42,17 +59,8 @@ def main() -> None:
     print(f"{'model':20s} {'batch':>5s} {'pmm ms':>8s} {'regr ms':>8s} {'ratio':>6s} {'min ratio':>9s}")
     names = args.models or [m for m in list_models() if load_spec(m).hardware == "cpu"]
     for name in names:
-        spec = load_spec(name)
-        net = spec.make_net(0)
-        params, rebuild = split_net(net)
-        opt = make_optimizer(spec.train, hidden_matrix_paths(net))
-        key = jax.random.key(0)
-        pmm = jax.jit(make_train_step(pmm_loss_of_params(spec, rebuild), opt, spec.train.ema_decay, key))
-        reg_loss = regression_loss_of_params(rebuild)
-        reg = jax.jit(make_train_step(lambda p, k, x: reg_loss(p, k, spec.to_data(x)), opt, spec.train.ema_decay, key))
-        train, _ = spec.load_data()
-        batch = jax.numpy.asarray(train[: spec.train.batch_size])
-        s_pmm, s_reg = init_state(params, opt), init_state(params, opt)
+        spec, pmm, reg, new_state, batch = steps_of(name)
+        s_pmm, s_reg = new_state(), new_state()
         _, s_pmm = time_steps(pmm, s_pmm, batch, 3)
         _, s_reg = time_steps(reg, s_reg, batch, 3)
         t_pmm, t_reg = [], []
