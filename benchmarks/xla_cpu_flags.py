@@ -5,7 +5,8 @@ XLA reads ``XLA_FLAGS`` once, when JAX starts its CPU backend, so every setting 
 The processes are interleaved (round r runs every setting once, in a rotated order), and each prints the median
 of its ``--repeats`` blocks of ``--steps`` jitted steps (the step of ``benchmarks/train_step_overhead.py``); the
 table gives, per setting, the median over rounds of its step time and the median over rounds of its ratio to the
-same round's baseline (rounds share the machine's state of the moment, so the ratio is steadier than the times).
+same round's baseline (a round's processes run one after another, so a slow spell of a shared machine tends to
+touch one round rather than one setting).
 
     .venv/bin/python benchmarks/xla_cpu_flags.py --models digits_unet shakespeare_chars --rounds 3
     .venv/bin/python benchmarks/xla_cpu_flags.py --flags xla_cpu_use_xnnpack=true "xla_cpu_use_onednn=true xla_cpu_ftz=true"
