@@ -13,7 +13,7 @@ touch one round rather than one setting).
 
 (a setting is one or more flags, each without its leading ``--``).
 
-One run on a quiet 2-core machine of the slower kind (AMD EPYC, AVX2), ``--rounds 3 --repeats 5 --steps 10``
+One run on an otherwise idle 2-core machine of the slower kind (AMD EPYC, AVX2), ``--rounds 3 --repeats 5 --steps 10``
 (10 minutes), median ratio to no flags (per round):
 
     digits_unet         --xla_cpu_use_xnnpack=true   0.890  (1.079, 0.890, 0.765)    198 ms/step without flags
@@ -54,7 +54,7 @@ def time_model(name: str, repeats: int, steps: int) -> float:
 def run_child(flags: str, models: list[str], repeats: int, steps: int) -> dict[str, float]:
     env = {**os.environ, "XLA_FLAGS": flags}
     cmd = [sys.executable, __file__, "--child", "--models", *models, "--repeats", str(repeats), "--steps", str(steps)]
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout  # stderr shows
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -62,7 +62,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", nargs="+", default=["digits_unet", "shakespeare_chars"])
     ap.add_argument("--flags", nargs="+", default=DEFAULT_FLAGS,
-                    help="settings compared with none, each one or more XLA flags without their leading --")
+                    help="settings compared with none, each one or more XLA flags without their leading -- "
+                         "(argparse would read a value starting with -- as an option of this script)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--steps", type=int, default=10)
@@ -72,6 +73,8 @@ def main() -> None:
         print(json.dumps({m: time_model(m, args.repeats, args.steps) for m in args.models}))
         return
     settings = ["", *(" ".join(f"--{flag.removeprefix('--')}" for flag in setting.split()) for setting in args.flags)]
+    if "" in settings[1:] or len(set(settings)) < len(settings):
+        ap.error(f"--flags: each setting must be non-empty and different, got {args.flags}")
     times = {s: {m: [] for m in args.models} for s in settings}
     for r in range(args.rounds):
         order = settings[r % len(settings):] + settings[: r % len(settings)]

@@ -160,12 +160,14 @@ shared the cores).  The 600 s row is the default command with ``--set '{"optimiz
     seed 0, 4250 steps, learning rate 4e-3 (a later     1.7236 / 1.7078   (the steps of the 600 s run above,
       session; ``"learning_rate": 0.004``)                                 which scored 1.7090 / 1.6942 at 2e-3)
     seed 1, 600 s (that later session, the default      1.7172 / 1.7032   (3565 steps at 405 images/s: the
-      command ``--seeds 1 --bound-steps 256``)                             same kind of machine, slower that day)
+      command ``--seeds 1 --bound-steps 256``)                             same kind of machine, slower in that
+                                                                           session)
 
 Per step Muon gains 0.016 bits/dim at 4531 steps and 0.003 to 0.004 at 9000 (both seeds).  A Muon step costs
 about 7% more on that machine (4250 steps in 600 s against AdamW's 4531 in an earlier session), and the 600 s
 run still gains 0.013 / 0.014 (T=256 / continuous): on the slower machine < 1.72 at T = 256 is now met on two seeds
-(1.7090, and 1.7172 for seed 1 after only 3565 steps: margins 0.011 / 0.003), < 1.68 in continuous time is still
+(1.7090, and 1.7172 for seed 1 after only 3565 steps: margins 0.011 / 0.003, both inside one standard error of
+the bound, 0.015), < 1.68 in continuous time is still
 missed (1.6942 / 1.7032).  Twice the rate (4e-3) lost 0.015 / 0.014 at 4250 steps on seed 0, so the rate stays
 2e-3.  At 9000 steps the continuous margins are 0.0035 / 0.0045,
 still inside one standard error (0.014).  The AdamW 9000-step figures ran on the faster kind of machine, so

@@ -146,7 +146,8 @@ Test bound after 600 s on 2 cores, continuous time, 256 test windows, bits/char
     In a fourth session on that kind of machine, at the step count of the row above (``--seconds 100000 --set
     '{"learning_rate": 0.003, "max_steps": 4687}'``; runs there are deterministic given their steps):
     Muon at 3e-3, seed 2                                        2.5821  (4687 steps; raw weights: 2.6383)
-    In a fifth session on that kind of machine, the same way (``--set '{"max_steps": 4687}'``):
+    In a fifth session on that kind of machine, the same way (``--seconds 100000 --set '{"max_steps": 4687}'``,
+    with the two Muon settings switched in a scratch copy of the code):
     Muon, three Newton-Schulz steps after Schatten-4 scaling    2.5768  (4687 steps; raw weights: 2.6330)
       (``ns_steps=3, preconditioning="schatten"``; it paid 0.02
       at batch 4 above), seed 2 (prototype)
@@ -201,10 +202,13 @@ steps.  Both comparisons are paired: the same session, machine, seed and test wi
 kind of machine varied (AdamW scored 2.5927 / 2.6027 on seeds 0 / 2 in the session before, 0.026 / 0.009 better than
 this session's AdamW runs), so the gain is read only within a session.  The horizon of 12000 steps is the one AdamW
 used at batch 8; 600 s on the slower machine end the run at 4450 to 4687 steps, at about 70% of the peak rate.
-At batch 8 three Schatten-scaled Newton-Schulz steps score as the five of this model per step (0.0015 apart at
-4687 steps, seed 2), and the step is not measurably cheaper: ``benchmarks/train_step_overhead.py --models
-shakespeare_chars --repeats 5 --steps 20``, alternated on a quiet machine, timed 124 / 113 ms per step for them
-against 124 / 149 ms for the five steps (runs there scatter by 15%); so they were not adopted.
+At batch 8 three Schatten-scaled Newton-Schulz steps score like the five of this model at the same step count
+(0.0015 apart at 4687 steps, seed 2; a comparison across sessions that rests on runs of that kind of machine being
+deterministic given their steps), and the step is not measurably cheaper:
+``benchmarks/train_step_overhead.py --models shakespeare_chars --repeats 5 --steps 20``, alternated on an otherwise
+idle machine, timed 124 / 113 ms per step for them against 124 / 149 ms for the five steps (the same step timed 20%
+apart).  At batch 4 they had trained 13% more steps in 600 s (8450 against 7488); at batch 8 the net's share of
+the step is twice as large.  They were not adopted.
 Against the target of < 2.45 the model is 0.13 short on the slower machine (2.585 / 2.578); on the faster
 machine it was 0.08 short under AdamW, and it has not been measured there under Muon.
 """
