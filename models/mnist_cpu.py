@@ -61,9 +61,9 @@ slower kind (AMD EPYC, AVX2), the two runs of a seed sharing the cores
     seed 1    AdamW 1.1104 +- 0.013    Muon 1.0906 +- 0.013
 
 Muon gains 0.021 / 0.020 bits/dim at the same steps on seeds 0 / 1 (each pair on the same 500 test images and
-time draws).  Seed 1's two runs had the cores to themselves (17 and 16 images/s, AdamW / Muon), seed 0's shared them with the test suite.  The
-model still trains with AdamW: what a Muon step costs on this net, and so what Muon gives within the 600 s
-budget, is not measured, and neither is how many steps 600 s give on that machine.
+time draws).  Seed 1's two runs had the cores to themselves (17 and 16 images/s, AdamW / Muon), seed 0's shared
+them with the test suite.  The model still trains with AdamW: what a Muon step costs on this net, and so what
+Muon gives within the 600 s budget, is not measured, and neither is how many steps 600 s give on that machine.
 
 Issue 15's references on this task (continuous-time bound, first 500 test images, 600 s on 2 cores): BFN's
 own code 1.210 (EMA) / 1.169 (raw) with a 1.56 M-parameter U-Net; ``mnist_normal`` with channels
