@@ -69,6 +69,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    for option in ("rounds", "repeats", "steps"):
+        if getattr(args, option) < 1:
+            ap.error(f"--{option} must be at least 1, got {getattr(args, option)}")
     if args.child:
         print(json.dumps({m: time_model(m, args.repeats, args.steps) for m in args.models}))
         return
