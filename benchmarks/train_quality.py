@@ -28,8 +28,9 @@ import time
 import jax
 import numpy as np
 
+from pmm_ppl.train.cpu_devices import use_cpu_devices
 from pmm_ppl.train.evaluate import UNIT_NAMES, test_bound
-from pmm_ppl.train.loop import train
+from pmm_ppl.train.loop import data_mesh, train
 from pmm_ppl.train.models import load_spec
 
 
@@ -47,7 +48,13 @@ def main() -> None:
     ap.add_argument("--set", default="{}", help="JSON overrides for every model's spec()")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0],
                     help="training seeds (weights and batch order); with several, a summary gives each figure's mean and range")
+    ap.add_argument("--cpu-devices", type=int, default=None,
+                    help="the CPU as this many JAX devices (default: one per core, as `pmm train`; "
+                         "pmm_ppl/train/cpu_devices.py)")
     args = ap.parse_args()
+    if args.cpu_devices is not None and args.cpu_devices < 1:
+        ap.error(f"--cpu-devices must be at least 1, got {args.cpu_devices}")
+    use_cpu_devices(args.cpu_devices)  # as `pmm train` does; before the first JAX computation
     rows = []
     for name, seed in ((n, s) for n in args.models for s in args.seeds):
         spec = load_spec(name, max_seconds=args.seconds, **{"seed": seed, **json.loads(args.set)})
@@ -73,7 +80,9 @@ def main() -> None:
                 r = test_bound(spec, net, test, jax.random.key(2), num_mc=num_mc, batch_size=64, continuous=True)
                 rows.append((label, seed, int(state.step), rate, "continuous", r.nats_per_example, r.nats_se, r.per_unit,
                              r.unit))
-        print(f"[{name} seed {seed}] trained {int(state.step)} steps; {time.perf_counter() - t0:.0f} s with compilation and"
+        devices = data_mesh(spec.train.batch_size, spec.train.data_devices).size
+        print(f"[{name} seed {seed}] trained {int(state.step)} steps on {devices} {jax.default_backend()} device(s); "
+              f"{time.perf_counter() - t0:.0f} s with compilation and"
               f" evaluation; load average {' '.join(open('/proc/loadavg').read().split()[:3])} (1, 5, 15 min)", flush=True)
     print(f"\n{'model':20s} {'seed':>4s} {'steps':>6s} {'ex/s':>7s} {'bound':>10s} {'nats/ex':>9s} {'+-':>6s} {'per unit':>9s} unit")
     for name, seed, steps, rate, kind, nats, se, per_unit, unit in rows:

@@ -20,6 +20,7 @@ import time
 import jax
 
 from pmm_ppl.nets.hidden_matrices import hidden_matrix_paths
+from pmm_ppl.train.loop import data_mesh, placements
 from pmm_ppl.train.models import list_models, load_spec
 from pmm_ppl.train.step import (init_state, make_optimizer, make_train_step, pmm_loss_of_params,
                                 regression_loss_of_params, split_net)
@@ -33,11 +34,13 @@ def time_steps(step, state, batch, n):
     return (time.perf_counter() - t0) / n, state
 
 
-def steps_of(name: str):
+def steps_of(name: str, **overrides):
     """Model ``name``'s jitted PMM training step and the plain regression step on the same net and optimiser,
-    a function that returns a new initial state and one training batch: ``(spec, pmm_step, regression_step,
-    new_state, batch)``."""
-    spec = load_spec(name)
+    a function that returns a new initial state and one training batch, placed as training places them (over
+    several devices, e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2``, the batch is split):
+    ``(spec, pmm_step, regression_step, new_state, batch)``; ``overrides`` go to the model's ``spec()`` as
+    ``--set`` does."""
+    spec = load_spec(name, **overrides)
     net = spec.make_net(0)
     params, rebuild = split_net(net)
     opt = make_optimizer(spec.train, hidden_matrix_paths(net))
@@ -46,8 +49,9 @@ def steps_of(name: str):
     reg_loss = regression_loss_of_params(rebuild)
     reg = jax.jit(make_train_step(lambda p, k, x: reg_loss(p, k, spec.to_data(x)), opt, spec.train.ema_decay, key))
     train, _ = spec.load_data()
-    batch = jax.numpy.asarray(train[: spec.train.batch_size])
-    return spec, pmm, reg, lambda: init_state(params, opt), batch
+    replicated, batch_sharding = placements(data_mesh())  # as in training: split over the devices there are
+    batch = jax.device_put(jax.numpy.asarray(train[: spec.train.batch_size]), batch_sharding)
+    return spec, pmm, reg, lambda: jax.device_put(init_state(params, opt), replicated), batch
 
 
 def main() -> None:

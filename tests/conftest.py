@@ -33,6 +33,10 @@ _made_cache: str | None = None
 
 
 def pytest_configure(config):
+    """The persistent compilation cache (above), and one CPU device for the tests' own process: a test that
+    calls ``pmm_ppl.cli.main`` in-process before any other JAX computation would otherwise present the
+    worker's CPU as one device per core (``pmm_ppl.train.cpu_devices``) for every later test of that worker.
+    The ``pmm`` commands started as subprocesses keep the command's default."""
     global _made_cache
     if _CACHE_ENV not in os.environ:  # not set by the user, nor by this run's controller (a worker inherits it)
         _made_cache = tempfile.mkdtemp(prefix="pmm-jax-cache-")
@@ -45,6 +49,12 @@ def pytest_configure(config):
         jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_ENV])
         jax.config.update("jax_persistent_cache_min_compile_time_secs",
                           float(os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")))
+    import jax
+
+    try:
+        jax.config.update("jax_num_cpu_devices", 1)
+    except RuntimeError:  # a plugin computed already: JAX started with its default, one CPU device
+        pass
 
 
 def pytest_unconfigure(config):

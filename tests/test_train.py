@@ -77,8 +77,9 @@ def reference(tmp_path_factory):
 
 
 def _train_command(run: Path, overrides: dict) -> list[str]:
-    return [sys.executable, "-m", "pmm_ppl.cli", "train", "toy2d_normal", "--run-dir", str(run), "--quiet",
-            "--set", json.dumps(overrides)]
+    # one CPU device, as the in-process reference: two devices sum the gradient's halves in another order
+    return [sys.executable, "-m", "pmm_ppl.cli", "--cpu-devices", "1", "train", "toy2d_normal", "--run-dir", str(run),
+            "--quiet", "--set", json.dumps(overrides)]
 
 
 def _resume_and_compare(run: Path, reference, monkeypatch, killed_at: int) -> None:

@@ -28,7 +28,7 @@ from pmm_ppl.train.spec import ModelSpec, TrainConfig
 
 class FitResult(NamedTuple):
     """``net``: the trained denoiser with the EMA weights; ``raw_net``: with the last optimiser
-    weights; ``metrics``: the rows of ``metrics.jsonl`` (step, loss, grad_norm, examples/s, seconds);
+    weights; ``metrics``: the rows of ``metrics.jsonl`` (step, loss, grad_norm, examples/s, seconds, devices);
     ``run_dir``: where the checkpoints are (``None`` when a temporary directory was used)."""
 
     net: Any

@@ -5,7 +5,11 @@ Determinism: the batch at step ``s`` and the step's random key are pure function
 would have taken (a test checks bit-equality of the final weights).
 
 Data parallelism: with more than one local device the batch is split over a 1-D mesh axis
-``"data"`` and the state is replicated (``jax.sharding``); XLA inserts the gradient all-reduce.
+``"data"`` (over at most ``TrainConfig.data_devices`` devices, as many as divide the batch) and the
+state is replicated (``jax.sharding``); XLA inserts the gradient all-reduce.  On a CPU, ``pmm``
+presents one device per core (:mod:`pmm_ppl.train.cpu_devices`).  A run resumed on another number of
+devices continues from the same state, but its sums are taken in another order: equal to rounding,
+not bit for bit.
 Across hosts, call ``jax.distributed.initialize()`` before training (``pmm train --distributed``)
 and launch one process per host: ``jax.devices()`` then spans all hosts; every process builds the
 same global batch (a pure function of the seed and the step) and ``jax.device_put`` onto the global
@@ -148,12 +152,32 @@ def _all_finite(tree: Any) -> bool:
     return bool(_finite(tree))
 
 
-def data_mesh() -> jax.sharding.Mesh:
-    """A 1-D mesh over every device, axis ``"data"``, with the *automatic* axis type: the compiler propagates
-    the batch sharding through the step.  (``jax.make_mesh`` defaults to explicit axes, under which a
-    sharding is part of an array's type and an op that mixes the batch, such as the Poisson sampler's
-    ``cumsum`` over all lanes, is a ``ShardingTypeError``.)"""
-    return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+def data_device_count(batch_size: int, available: int, limit: int | None = None) -> int:
+    """How many devices split a batch of ``batch_size``: the largest count ``n <= min(available, limit)`` that
+    divides the batch (1 at least), so that every device holds ``batch_size / n`` rows."""
+    top = available if limit is None else min(available, limit)
+    return max(n for n in range(1, top + 1) if batch_size % n == 0)
+
+
+def data_mesh(batch_size: int | None = None, limit: int | None = None) -> jax.sharding.Mesh:
+    """A 1-D mesh, axis ``"data"``, over the first :func:`data_device_count` local devices for a batch of
+    ``batch_size`` (``None``: every device), with the *automatic* axis type: the compiler propagates the
+    batch sharding through the step.  (``jax.make_mesh`` defaults to explicit axes, under which a sharding is
+    part of an array's type and an op that mixes the batch, such as the Poisson sampler's ``cumsum`` over all
+    lanes, is a ``ShardingTypeError``.)  Across several processes the mesh spans every device."""
+    devices = jax.devices()
+    if batch_size is not None and jax.process_count() == 1:
+        devices = devices[:data_device_count(batch_size, len(devices), limit)]
+    return jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
+
+
+def placements(mesh: jax.sharding.Mesh) -> tuple[Any, Any]:
+    """Where the training state and a batch go: ``(replicated, batch_sharding)``.  Over several devices the
+    state is replicated and the batch split along the mesh axis ``"data"``; on one device both are that device,
+    with no mesh at all (some samplers, e.g. numpyro's binomial via ``lax.map``, fail under a 1-device mesh)."""
+    if mesh.size > 1:
+        return NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    return mesh.devices.flat[0], mesh.devices.flat[0]
 
 
 def _append_metrics(path: Path, rows: list[dict]) -> None:
@@ -218,7 +242,7 @@ def train(
     train_data = np.asarray(train_data, dtype=np.float32) if spec.encode is None else np.asarray(train_data)
     validate_training_data(spec, train_data)
     steps_per_epoch(len(train_data), cfg.batch_size)
-    mesh = data_mesh()
+    mesh = data_mesh(cfg.batch_size, cfg.data_devices)
     ndev = mesh.size
     if cfg.batch_size % ndev:
         raise PMMInputError(f"batch_size: {cfg.batch_size} is not divisible by the {ndev} devices")
@@ -252,11 +276,7 @@ def train(
     if run_info is not None:
         ckpt.atomic_write_text(run_dir / "model.json", json.dumps(run_info))
 
-    if ndev > 1:
-        replicated = NamedSharding(mesh, P())
-        batch_sharding = NamedSharding(mesh, P("data"))
-    else:  # one device: no mesh at all (some samplers, e.g. numpyro's binomial via lax.map, fail under a 1-device mesh)
-        replicated = batch_sharding = mesh.devices.flat[0]
+    replicated, batch_sharding = placements(mesh)
     state = jax.device_put(state, replicated)
     jstep = jax.jit(step_fn, donate_argnums=0)
     saver = ckpt.Checkpointer(run_dir)
@@ -291,7 +311,7 @@ def train(
                     raise TrainingDiverged(_diverged(f"the loss became {loss} at step {step}", run_dir))
                 rate = (step - last_log_step) * cfg.batch_size / max(now - last_log_t, 1e-9)
                 row = {"step": step, "loss": loss, "grad_norm": float(m["grad_norm"]), "examples_per_s": rate,
-                       "train_seconds": elapsed0 + now - t0}
+                       "train_seconds": elapsed0 + now - t0, "devices": ndev}
                 _append_metrics(metrics_path, [row])  # flushed now: the file grows as the run goes
                 bar.set_postfix(loss=f"{loss:.4g}", ex_s=f"{rate:.0f}")
                 last_log_t, last_log_step = now, step

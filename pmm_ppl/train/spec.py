@@ -54,9 +54,13 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     seed: int = 0
+    #: at most this many local devices split each batch (``None``: all of them; the loop takes the largest
+    #: count that divides ``batch_size``, :func:`pmm_ppl.train.loop.data_device_count`); where it runs, not what
+    data_devices: int | None = None
 
-    #: fields that only say when to stop, log or save; every other field shapes the training trajectory
-    STOP_AND_LOG_FIELDS = ("max_steps", "max_seconds", "checkpoint_every", "log_every")
+    #: fields that only say when to stop, log or save, or where to compute; every other field shapes the
+    #: training trajectory
+    RUN_CONTROL_FIELDS = ("max_steps", "max_seconds", "checkpoint_every", "log_every", "data_devices")
     #: the values of ``optimizer`` (:func:`pmm_ppl.train.step.make_optimizer`)
     OPTIMIZERS = ("adamw", "muon")
 
@@ -68,6 +72,7 @@ class TrainConfig:
         check_whole_number(self.warmup_steps, "warmup_steps", 0)
         check_whole_number(self.seed, "seed", 0)
         _optional(self.decay_steps, lambda v: check_whole_number(v, "decay_steps", 1))
+        _optional(self.data_devices, lambda v: check_whole_number(v, "data_devices", 1))
         check_real_in(self.learning_rate, "learning_rate", 0.0, low_open=True)
         check_real_in(self.weight_decay, "weight_decay", 0.0)
         check_real_in(self.clip_norm, "clip_norm", 0.0, low_open=True)
@@ -86,7 +91,7 @@ class TrainConfig:
         """The settings that determine the weights at every step (the data order, the random keys and
         the optimiser); a run can be resumed exactly only when these are unchanged."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-               if f.name not in self.STOP_AND_LOG_FIELDS and f.name != "decay_steps"}
+               if f.name not in self.RUN_CONTROL_FIELDS and f.name != "decay_steps"}
         out["decay_horizon"] = self.decay_horizon
         return out
 

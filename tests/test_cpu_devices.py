@@ -1,0 +1,106 @@
+"""The CPU as several JAX devices (``pmm_ppl/train/cpu_devices.py``), and how many devices split a batch.
+
+JAX reads the CPU device count once per process, so everything that sets it runs in a subprocess.  (The same
+step on one and on two devices giving the same losses: ``tests/test_train.py``, data parallelism.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pmm_ppl.conjugate.validation import PMMInputError
+from pmm_ppl.train.cpu_devices import available_cores
+from pmm_ppl.train.loop import data_device_count
+from pmm_ppl.train.spec import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("batch, available, limit, expected", [
+    (32, 2, None, 2), (32, 1, None, 1), (64, 16, None, 16), (12, 16, None, 12),  # as many as there are, or rows
+    (30, 4, None, 3), (7, 4, None, 1), (9, 2, None, 1),  # the largest count that divides the batch
+    (64, 16, 1, 1), (64, 16, 4, 4), (8, 2, 5, 2), (30, 8, 4, 3),  # at most the limit
+])
+def test_data_device_count_is_the_largest_divisor_within_reach(batch, available, limit, expected):
+    assert data_device_count(batch, available, limit) == expected
+
+
+def test_data_devices_is_checked_and_does_not_shape_the_trajectory():
+    with pytest.raises(PMMInputError, match="data_devices"):
+        TrainConfig(data_devices=0)
+    with pytest.raises(PMMInputError, match="data_devices"):
+        TrainConfig(data_devices=1.5)
+    # where a step runs is not what it computes: a run resumes on another count (equal to rounding)
+    assert TrainConfig(data_devices=1).trajectory() == TrainConfig().trajectory()
+
+
+PROBE = """
+import json, sys
+from pmm_ppl.train.cpu_devices import use_cpu_devices
+count, compute_first = json.loads(sys.argv[1]), sys.argv[2] == "compute_first"
+import jax
+if compute_first:
+    jax.numpy.zeros(3).block_until_ready()
+out = {"set": use_cpu_devices(count), "devices": jax.device_count()}
+jax.numpy.zeros(3).block_until_ready()
+try:
+    use_cpu_devices(out["devices"] + 1)
+    out["late"] = "no error"
+except RuntimeError as err:
+    out["late"] = str(err)
+print(json.dumps(out))
+"""
+
+
+def _probe(count, env: dict, compute_first: bool = False) -> dict:
+    clean = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    command = [sys.executable, "-c", PROBE, json.dumps(count), "compute_first" if compute_first else "-"]
+    out = subprocess.run(command, env={**clean, **env, "JAX_PLATFORMS": "cpu"}, cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+XLA_THREE = {"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}
+
+
+@pytest.mark.parametrize("count, env, compute_first, expected_set, expected_devices", [
+    (None, {}, False, "cores", "cores"),  # the default: one device per core
+    (None, XLA_THREE, False, None, 3),  # a user's XLA flag stands
+    (None, {"JAX_NUM_CPU_DEVICES": "3"}, False, None, 3),  # so does JAX's own setting
+    (2, XLA_THREE, False, 2, 2),  # an explicit count (pmm --cpu-devices) overrides both
+    (None, {}, True, None, 1),  # JAX computed already: the default changes nothing
+], ids=["default", "xla-flag-stands", "jax-setting-stands", "explicit-wins", "after-a-computation"])
+def test_use_cpu_devices(count, env, compute_first, expected_set, expected_devices):
+    cores = available_cores()
+    out = _probe(count, env, compute_first)
+    assert out["set"] == (cores if expected_set == "cores" else expected_set)
+    assert out["devices"] == (cores if expected_devices == "cores" else expected_devices)
+    # once JAX has computed, another count is refused by name
+    assert "cpu devices" in out["late"] and "before the first JAX computation" in out["late"], out["late"]
+
+
+TINY = {"width": 32, "depth": 1, "batch_size": 64, "warmup_steps": 5, "decay_steps": 1000, "log_every": 5,
+        "max_steps": 10, "max_seconds": None, "checkpoint_every": 1000}
+
+
+@pytest.mark.parametrize("option, overrides, expected", [
+    ([], {}, "default"), ([], {"data_devices": 1}, 1), (["--cpu-devices", "1"], {}, 1),
+], ids=["one-per-core", "model-caps-at-1", "cpu-devices-1"])
+def test_pmm_train_splits_batches_over_the_cores(tmp_path, option, overrides, expected):
+    """``pmm train`` presents one CPU device per core and splits each batch over as many as divide it, unless
+    the model's ``data_devices`` or ``pmm --cpu-devices`` says fewer; every metrics row records the count."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    command = [sys.executable, "-m", "pmm_ppl.cli", *option, "train", "toy2d_normal", "--run-dir",
+               str(tmp_path / "run"), "--quiet", "--set", json.dumps({**TINY, **overrides})]
+    out = subprocess.run(command, env={**clean, "JAX_PLATFORMS": "cpu"}, cwd=REPO, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    want = data_device_count(64, available_cores()) if expected == "default" else expected
+    assert [r["devices"] for r in rows] == [want, want]
