@@ -36,8 +36,10 @@ def time_steps(step, state, batch, n):
 
 def steps_of(name: str, **overrides):
     """Model ``name``'s jitted PMM training step and the plain regression step on the same net and optimiser,
-    a function that returns a new initial state and one training batch, placed as training places them (over
-    several devices, e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2``, the batch is split):
+    a function that returns a new initial state and one training batch, placed as training places them but
+    without the model's ``data_devices`` cap (so that a device count can be measured on any model): over several
+    devices (e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2``) the batch is split over as many as
+    divide it:
     ``(spec, pmm_step, regression_step, new_state, batch)``; ``overrides`` go to the model's ``spec()`` as
     ``--set`` does."""
     spec = load_spec(name, **overrides)
@@ -49,7 +51,7 @@ def steps_of(name: str, **overrides):
     reg_loss = regression_loss_of_params(rebuild)
     reg = jax.jit(make_train_step(lambda p, k, x: reg_loss(p, k, spec.to_data(x)), opt, spec.train.ema_decay, key))
     train, _ = spec.load_data()
-    replicated, batch_sharding = placements(data_mesh())  # as in training: split over the devices there are
+    replicated, batch_sharding = placements(data_mesh(spec.train.batch_size))  # not capped by data_devices
     batch = jax.device_put(jax.numpy.asarray(train[: spec.train.batch_size]), batch_sharding)
     return spec, pmm, reg, lambda: jax.device_put(init_state(params, opt), replicated), batch
 
