@@ -24,6 +24,18 @@ One run on an otherwise idle 2-core machine of the slower kind (AMD EPYC, AVX2),
 Each flag was faster in two of three rounds and slower in the third, so pmm_ppl sets no flags; a user can
 measure their own machine and export ``XLA_FLAGS`` before training (whether a flag changes a run's numbers is
 not measured here).
+
+The CPU as two devices, the batch split over them (``--flags xla_force_host_platform_device_count=2``; the step
+of ``train_step_overhead.py`` places state and batch as training does), one run in a later session on an
+otherwise idle machine of the same kind, ``--models mnist_cpu digits_unet shakespeare_chars --rounds 2 --repeats 3
+--steps 8``, median ratio to one device (per round):
+
+    mnist_cpu           0.623  (0.619, 0.627)    1273 ms/step on one device
+    digits_unet         0.646  (0.643, 0.650)     145 ms/step
+    shakespeare_chars   1.153  (1.108, 1.197)     124 ms/step
+
+So ``pmm`` presents one CPU device per core (``pmm_ppl/train/cpu_devices.py``), and the character recipe, whose
+batch of 8 windows is too small to share, keeps one (``TrainConfig.data_devices``).
 """
 
 from __future__ import annotations
