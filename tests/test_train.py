@@ -291,7 +291,8 @@ spec = load_spec(sys.argv[3], **json.loads(sys.argv[2]))
 state, _ = train(spec, sys.argv[1], progress=False)
 rows = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
 print(json.dumps({"devices": jax.device_count(), "loss": [r["loss"] for r in rows], "batches": batches,
-                  "state_devices": len(jax.tree_util.tree_leaves(state.params)[0].sharding.device_set)}))
+                  "state_devices": len(jax.tree_util.tree_leaves(state.params)[0].sharding.device_set),
+                  "row_devices": [r["devices"] for r in rows]}))
 """
 
 #: a Normal pair, and a Poisson pair whose training draws go through the Poisson sampler's large-array path
@@ -305,7 +306,8 @@ DATA_PARALLEL_MODELS = {"toy2d_normal": ({**TINY, "max_steps": 20, "checkpoint_e
 @pytest.mark.parametrize("model", sorted(DATA_PARALLEL_MODELS))
 def test_data_parallel_two_devices_same_loss(tmp_path, model):
     """With two forced host devices each training batch is really split over both (shards of 32 of the 64
-    rows, one per device; the weights replicated on both), and the losses equal those of one device."""
+    rows, one per device; every metrics row says 2), the losses equal those of one device, and the state
+    returned lives on one device (the next computation on it, e.g. a test bound, runs once)."""
     from pmm_ppl.conjugate.poisson_sampler import MIN_LANES
 
     settings, event_shape = DATA_PARALLEL_MODELS[model]
@@ -321,7 +323,8 @@ def test_data_parallel_two_devices_same_loss(tmp_path, model):
     assert len(results[2]["batches"]) == 20
     for b in results[2]["batches"]:
         assert b == {"devices": 2, "shard": [32, *event_shape], "on": [0, 1]}, b
-    assert results[2]["state_devices"] == 2
+    assert results[2]["row_devices"] == [2] * len(results[2]["loss"]) and set(results[1]["row_devices"]) == {1}
+    assert results[2]["state_devices"] == 1
     assert all(b["shard"] == [64, *event_shape] for b in results[1]["batches"])
     np.testing.assert_allclose(results[1]["loss"], results[2]["loss"], rtol=2e-4)
 

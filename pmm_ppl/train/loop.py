@@ -230,7 +230,9 @@ def train(
     written next to it, also after all checks.  A directory that already holds a run is refused unless
     ``resume`` (continue it) or ``overwrite`` (remove the old run's files first; other files stay).
     Raises :class:`PMMInputError` for bad data or limits, :class:`~pmm_ppl.train.checkpoint.CheckpointError`
-    for run-directory conflicts, :class:`TrainingDiverged` for a NaN/inf loss."""
+    for run-directory conflicts, :class:`TrainingDiverged` for a NaN/inf loss.  The state returned lives on
+    the first device (trained on several, it is copied from the replicas: what is computed from it next, e.g.
+    a test bound, runs once rather than once per device)."""
     run_dir = Path(run_dir)
     cfg = spec.train
     max_steps = cfg.max_steps if max_steps is None else check_whole_number(max_steps, "max_steps", 1)
@@ -327,6 +329,8 @@ def train(
         if step > start_step and ckpt.latest_step(run_dir) != step and _all_finite(state):
             saver.save(step, state, {"train_seconds": elapsed0 + time.perf_counter() - t0})
         saver.close()
+    if ndev > 1 and jax.process_count() == 1:  # evaluated on replicated weights, every device repeats the work
+        state = jax.device_put(state, mesh.devices.flat[0])
     return state, rebuild
 
 
