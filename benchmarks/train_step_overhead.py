@@ -34,14 +34,13 @@ def time_steps(step, state, batch, n):
     return (time.perf_counter() - t0) / n, state
 
 
-def steps_of(name: str, **overrides):
+def steps_of(name: str, *, cap_devices: bool = False, **overrides):
     """Model ``name``'s jitted PMM training step and the plain regression step on the same net and optimiser,
-    a function that returns a new initial state and one training batch, placed as training places them but
-    without the model's ``data_devices`` cap (so that a device count can be measured on any model): over several
-    devices (e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2``) the batch is split over as many as
-    divide it:
-    ``(spec, pmm_step, regression_step, new_state, batch)``; ``overrides`` go to the model's ``spec()`` as
-    ``--set`` does."""
+    a function that returns a new initial state and one training batch, placed as training places them: over
+    several devices (e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2``) the batch is split over as many
+    as divide it, at most the model's ``data_devices`` if ``cap_devices`` (without the cap a device count can be
+    measured on any model): ``(spec, pmm_step, regression_step, new_state, batch)``; ``overrides`` go to the
+    model's ``spec()`` as ``--set`` does."""
     spec = load_spec(name, **overrides)
     net = spec.make_net(0)
     params, rebuild = split_net(net)
@@ -51,7 +50,8 @@ def steps_of(name: str, **overrides):
     reg_loss = regression_loss_of_params(rebuild)
     reg = jax.jit(make_train_step(lambda p, k, x: reg_loss(p, k, spec.to_data(x)), opt, spec.train.ema_decay, key))
     train, _ = spec.load_data()
-    replicated, batch_sharding = placements(data_mesh(spec.train.batch_size))  # not capped by data_devices
+    mesh = data_mesh(spec.train.batch_size, spec.train.data_devices if cap_devices else None)
+    replicated, batch_sharding = placements(mesh)
     batch = jax.device_put(jax.numpy.asarray(train[: spec.train.batch_size]), batch_sharding)
     return spec, pmm, reg, lambda: jax.device_put(init_state(params, opt), replicated), batch
 

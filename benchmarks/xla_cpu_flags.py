@@ -34,8 +34,9 @@ otherwise idle machine of the same kind, ``--models mnist_cpu digits_unet shakes
     digits_unet         0.646  (0.643, 0.650)     145 ms/step
     shakespeare_chars   1.153  (1.108, 1.197)     124 ms/step
 
-So ``pmm`` presents one CPU device per core (``pmm_ppl/train/cpu_devices.py``), and the character recipe, whose
-batch of 8 windows is too small to share, keeps one (``TrainConfig.data_devices``).
+So ``pmm`` presents one CPU device per core (``pmm_ppl/train/cpu_devices.py``), and the character recipe keeps
+one (``TrainConfig.data_devices``; twice its batch over two devices took 0.97x the time per window of one:
+``benchmarks/setting_step_cost.py``).
 """
 
 from __future__ import annotations

@@ -32,7 +32,9 @@ belong to each model.
 
 Devices (``DATA_DEVICES``): one.  A batch of 8 windows split over the 2 devices of a 2-core CPU
 (:mod:`pmm_ppl.train.cpu_devices`) took 1.15x the time per step of one device, where the image U-Nets took
-0.62x to 0.65x: four windows per device leave too little work to share.
+0.62x to 0.65x; batch 16 split over two took 0.97x the time per window of batch 8 on one
+(``benchmarks/setting_step_cost.py --model shakespeare_chars --set '{"batch_size": 16, "data_devices": 2}'
+--repeats 5 --steps 10``, one run: 253 against 130 ms per step).  This net's step gains nothing from the split.
 
 Sampler (``SAMPLER``): ancestral, each step reveals a position's token with probability
 :math:`1 - e^{-\alpha}`, drawn from the net's categorical.

@@ -8,8 +8,9 @@ with one program per device, each on its own thread.  The step computes the same
 draws are partitioned, not changed; ``tests/test_train.py`` compares the losses of one and two devices), so only
 its speed changes.  On a 2-core machine, two devices against one (``benchmarks/xla_cpu_flags.py --models
 mnist_cpu digits_unet shakespeare_chars --flags xla_force_host_platform_device_count=2``) took 0.62x the time
-per step for ``mnist_cpu``, 0.65x for ``digits_unet``, and 1.15x for ``shakespeare_chars`` (batch 8: four
-windows per device are too few; its recipe keeps one device, ``TrainConfig.data_devices``).
+per step for ``mnist_cpu``, 0.65x for ``digits_unet``, and 1.15x for ``shakespeare_chars``, whose
+convolutions gain nothing from the split (twice its batch on two devices: 0.97x the time per window of one
+device; its recipe keeps one device, ``TrainConfig.data_devices``).
 
 JAX reads the count once, when it starts its CPU backend, so :func:`use_cpu_devices` must run before the first
 JAX computation of the process; the ``pmm`` command calls it first (``pmm --cpu-devices N``).  Accelerators are
