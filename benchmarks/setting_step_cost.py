@@ -2,12 +2,12 @@
 divided by its step under its own settings (ratio > 1: the setting is slower per step; where ``--set`` changes
 the batch size, the ratio per image is printed too).
 
-Both steps are built in one process (the step of ``benchmarks/train_step_overhead.py``, each with its own state
-and a training batch of its own batch size, split over the devices as training splits it: over as many of the
-process's devices as divide it, at most ``data_devices``), warmed up, then timed in ``--repeats`` interleaved
-blocks of ``--steps`` steps; the table gives the median seconds per step and per image, the ratio of the medians
-and the ratio of the minima (the least disturbed blocks).  A setting that gains per step (an optimiser, say) gains within
-a time budget only if its gain outweighs this cost: ``benchmarks/train_quality.py --seconds 100000 --set
+Both steps are built in one process (the step of ``benchmarks/train_step_overhead.py``, each with its own state and
+a training batch of its own batch size, split over the devices as training splits it: over as many of the process's
+devices as divide it, at most ``data_devices``), warmed up, then timed in ``--repeats`` interleaved blocks of
+``--steps`` steps; the table gives the median seconds per step and per image, the ratio of the medians and the
+ratio of the minima (the least disturbed blocks).  A setting that gains per step (an optimiser, say) gains within a
+time budget only if its gain outweighs this cost: ``benchmarks/train_quality.py --seconds 100000 --set
 '{"max_steps": N, ...}'`` measures the gain at a fixed number of steps, this script the cost of a step.
 
     .venv/bin/python benchmarks/setting_step_cost.py --model mnist_cpu --set '{"optimizer": "adamw"}'

@@ -26,7 +26,8 @@ measure their own machine and export ``XLA_FLAGS`` before training (whether a fl
 not measured here).
 
 The CPU as two devices, the batch split over them (``--flags xla_force_host_platform_device_count=2``; the step
-of ``train_step_overhead.py`` places state and batch as training does), one run in a later session on an
+of ``train_step_overhead.py`` places state and batch as training does, but without the model's ``data_devices``
+cap), one run in a later session on an
 otherwise idle machine of the same kind, ``--models mnist_cpu digits_unet shakespeare_chars --rounds 2 --repeats 3
 --steps 8``, median ratio to one device (per round):
 

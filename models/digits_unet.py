@@ -165,25 +165,26 @@ shared the cores).  The 600 s row is the default command with ``--set '{"optimiz
     seed 0, 600 s with the batch split over two CPU     1.6980 / 1.6833   (6076 steps at 655 images/s)
       devices (a third session; the default command
       ``--seeds S --bound-steps 256``, which now splits
-      it: ``pmm_ppl/train/cpu_devices.py``)
+      it, ``pmm_ppl/train/cpu_devices.py``; seed 0 ran
+      before that, with ``XLA_FLAGS=--xla_force_host_
+      platform_device_count=2``)
     seed 1, 600 s, two CPU devices                      1.6994 / 1.6848   (4867 steps at 531 images/s: the
                                                                            machine ran slower during this run)
 
-Per step Muon gains 0.016 bits/dim at 4531 steps and 0.003 to 0.004 at 9000 (both seeds).  A Muon step costs
-about 7% more on that machine (4250 steps in 600 s against AdamW's 4531 in an earlier session), and the 600 s
-run still gains 0.013 / 0.014 (T=256 / continuous): on the slower machine < 1.72 at T = 256 is now met on two seeds
-(1.7090, and 1.7172 for seed 1 after only 3565 steps: margins 0.011 / 0.003, both inside one standard error of
-the bound, 0.015), < 1.68 in continuous time is still
-missed (1.6942 / 1.7032).  Twice the rate (4e-3) lost 0.015 / 0.014 at 4250 steps on seed 0, so the rate stays
-2e-3.  At 9000 steps the continuous margins are 0.0035 / 0.0045,
-still inside one standard error (0.014).  With the batch split over two CPU devices (0.65x the time per step,
+Per step Muon gains 0.016 bits/dim at 4531 steps and 0.003 to 0.004 at 9000 (both seeds).  A Muon step costs about
+7% more on that machine (4250 steps in 600 s against AdamW's 4531 in an earlier session), and the 600 s run still
+gains 0.013 / 0.014 (T=256 / continuous): on the slower machine < 1.72 at T = 256 is now met on two seeds (1.7090,
+and 1.7172 for seed 1 after only 3565 steps: margins 0.011 / 0.003, both inside one standard error of the bound,
+0.015), < 1.68 in continuous time is still missed (1.6942 / 1.7032).  Twice the rate (4e-3) lost 0.015 / 0.014 at
+4250 steps on seed 0, so the rate stays 2e-3.  At 9000 steps the continuous margins are 0.0035 / 0.0045, still
+inside one standard error (0.014).  With the batch split over two CPU devices (0.65x the time per step,
 ``benchmarks/xla_cpu_flags.py``), 600 s on the slower machine gave 4867 to 6076 steps: T = 256 is under 1.72 on
-both seeds by 0.02, continuous time misses 1.68 by 0.003 / 0.005 (seeds 0 / 1).  The AdamW 9000-step figures ran on the faster kind of machine, so
-that comparison also carries the two machines' rounding (the three AdamW seeds there agree within 0.0007).
-Training-step overhead with Muon (``benchmarks/train_step_overhead.py --models digits_unet``, the slower
-machine): 1.020 with ``--repeats 10`` (minimum ratio 0.959), 1.133 with ``--repeats 5`` (minimum 1.010), over
-the 1.10 target in that run; both steps use the same optimiser, and the two runs' step times differ by 10 to 20%.
-A run trained under AdamW loads for ``pmm sample`` and ``pmm eval`` as it is; ``--resume`` continues it with
+both seeds by 0.02, continuous time misses 1.68 by 0.003 / 0.005 (seeds 0 / 1).  The AdamW 9000-step figures ran on
+the faster kind of machine, so that comparison also carries the two machines' rounding (the three AdamW seeds there
+agree within 0.0007). Training-step overhead with Muon (``benchmarks/train_step_overhead.py --models digits_unet``,
+the slower machine): 1.020 with ``--repeats 10`` (minimum ratio 0.959), 1.133 with ``--repeats 5`` (minimum 1.010),
+over the 1.10 target in that run; both steps use the same optimiser, and the two runs' step times differ by 10 to
+20%. A run trained under AdamW loads for ``pmm sample`` and ``pmm eval`` as it is; ``--resume`` continues it with
 ``--set '{"optimizer": "adamw"}'``.
 """
 

@@ -28,7 +28,7 @@ same images), with ``benchmarks/train_quality.py --models mnist_cpu --seconds 1e
     real-valued head, A_max 1e6, lr 1e-3                            2.082 / 2.166
     256-level head, A_max 1e5, lr 1e-3                              1.287 / 1.287
     256-level head, A_max 1e6, lr 1e-3                              1.148 / 1.151
-    256-level head, A_max 1e6, lr 2e-3 (this model)                 1.132 / 1.138
+    256-level head, A_max 1e6, lr 2e-3 (this model, under AdamW)    1.132 / 1.138
 
 So the level head is the big gain (with a real-valued head the net itself must learn the snap to the grid,
 and raising A_max to 1e6 costs it 0.36 bits/dim of diffusion it has not resolved), while with the level
@@ -63,25 +63,28 @@ slower kind (AMD EPYC, AVX2), the two runs of a seed sharing the cores
     seed 0    AdamW 1.1110 +- 0.013    Muon 1.0897 +- 0.013
     seed 1    AdamW 1.1104 +- 0.013    Muon 1.0906 +- 0.013
 
-Muon gains 0.021 / 0.020 bits/dim at the same steps on seeds 0 / 1 (each pair on the same 500 test images and
-time draws).  Seed 1's two runs had the cores to themselves (17 and 16 images/s, AdamW / Muon), seed 0's shared
-them with the test suite.  A Muon step costs 1 to 3% more than an AdamW step on this net
-(``benchmarks/setting_step_cost.py --model mnist_cpu --set '{"optimizer": "muon"}' --repeats 5 --steps 10``, one
-run, one device: 1443 against 1423 ms, ratio of medians 1.014, of minima 1.034), far less than it gains, so the
-model trains with Muon.  Its 600 s figure on the slower machine, each run alone on the cores, in a later session
-(``benchmarks/train_quality.py --models mnist_cpu --continuous-mc 16 --seeds S``; the one-device rows ran before
-the CPU was split into devices, with ``--set '{"optimizer": "muon"}'``), EMA weights, bits/dim:
+Muon gains 0.021 / 0.020 bits/dim at the same steps on seeds 0 / 1 (each pair on the same 500 test images and time
+draws).  Seed 1's two runs had the cores to themselves (17 and 16 images/s, AdamW / Muon), seed 0's shared them
+with the test suite.  A Muon step costs 1 to 3% more than an AdamW step on this net
+(``benchmarks/setting_step_cost.py --model mnist_cpu --set '{"optimizer": "muon"}' --repeats 5 --steps 10
+--cpu-devices 1``, run while the model still trained with AdamW; now ``--set '{"optimizer": "adamw"}'`` gives the
+inverse ratio; one run, one device: 1443 against 1423 ms, ratio of medians 1.014, of minima 1.034), far less than
+it gains, so the model trains with Muon.  Its 600 s figure on the slower machine, each run alone on the cores, in a
+later session (``benchmarks/train_quality.py --models mnist_cpu --continuous-mc 16 --seeds S``; the one-device rows
+ran before the CPU was split into devices, with ``--set '{"optimizer": "muon"}'``), EMA weights, bits/dim:
 
     seed 0, one device                        483 steps, 25 images/s    1.1008 +- 0.013
     seed 1, one device                        450 steps, 24 images/s    1.1058 +- 0.013
     seed 0, two devices (this model)          645 steps, 36 images/s    1.0893 +- 0.013
 
-Two devices train 1.4x the images in 600 s and gain 0.012 bits/dim (seed 0).  The step count of the two-device
-run is that of the 640-step rows above, where seed 1 scored 1.0906 (runs on that machine are deterministic given
-their steps up to rounding: at step 200 the two-device run's loss, 585.1979, is the one-device run's 585.1978).
-Compilation and evaluating 500 test images took about 6 minutes beside the 10 of training (8 in the two-device
-run, whose evaluation then ran on both devices' replicas; now on one).  A run trained under AdamW loads for
-``pmm sample`` and ``pmm eval`` as it is; ``--resume`` continues it with ``--set '{"optimizer": "adamw"}'``.
+Two devices train 1.34x the steps in 600 s (645 against 483) and gain 0.012 bits/dim (seed 0).  The step count of
+the two-device run is that of the 640-step rows above, where Muon scored 1.0897 on seed 0 and 1.0906 on seed 1
+(runs on that machine are deterministic given their steps up to rounding: at step 200 the two-device run's loss,
+585.1979, is the one-device run's 585.1978); seed 1 has not run 600 s on two devices.  Compilation and evaluating
+500 test images took about 6 minutes beside the 10 of training on one device, 8 in the two-device run, whose
+evaluation then ran on both devices' replicas (``train()`` now returns the state on one device; not re-timed).  A
+run trained under AdamW loads for ``pmm sample`` and ``pmm eval`` as it is; ``--resume`` continues it with ``--set
+'{"optimizer": "adamw"}'``.
 
 Issue 15's references on this task (continuous-time bound, first 500 test images, 600 s on 2 cores): BFN's
 own code 1.210 (EMA) / 1.169 (raw) with a 1.56 M-parameter U-Net; ``mnist_normal`` with channels
@@ -113,8 +116,8 @@ def spec(**overrides) -> ModelSpec:
     weighting = overrides.pop("weighting", "elbo")
     log_score = float(overrides.pop("log_score", 0.0))
     train = TrainConfig(**{"batch_size": 32, "learning_rate": 2e-3, "optimizer": "muon", "warmup_steps": 100,
-                           "max_steps": 1_000_000, "max_seconds": 600.0, "decay_steps": 1500, "checkpoint_every": 10_000,
-                           "ema_decay": 0.999, "ema_warmup": 10.0, **overrides})
+                           "max_steps": 1_000_000, "max_seconds": 600.0, "decay_steps": 1500,
+                           "checkpoint_every": 10_000, "ema_decay": 0.999, "ema_warmup": 10.0, **overrides})
 
     def make_net(seed):
         if discretised:  # output = expectation over the 256 grey levels (pmm_ppl/nets/discretised.py)

@@ -80,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help=f"show Python tracebacks (also {DEBUG_ENV}=1)")
     parser.add_argument("--cpu-devices", type=int_at_least(1), metavar="N",
                         help="present the CPU to JAX as N devices, over which training splits each batch (default: "
-                             "one per core, unless XLA_FLAGS or JAX_NUM_CPU_DEVICES sets the count; a model's "
-                             "TrainConfig.data_devices can cap it); accelerators are not affected")
+                             "one per core, unless XLA_FLAGS or JAX_NUM_CPU_DEVICES sets the count, or with "
+                             "--distributed; a model's TrainConfig.data_devices caps the split); the accelerators "
+                             "of a GPU machine are not CPU devices")
     sub = parser.add_subparsers(dest="command", required=True)
     for mod in COMMAND_MODULES:
         importlib.import_module(mod).add_parser(sub)
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from pmm_ppl.train.cpu_devices import use_cpu_devices
 
-        use_cpu_devices(args.cpu_devices)  # before any JAX computation: JAX reads the count once
+        if args.cpu_devices is not None or not getattr(args, "distributed", False):  # multi-host: JAX's own count
+            use_cpu_devices(args.cpu_devices)  # before any JAX computation: JAX reads the count once
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"pmm {args.command}: interrupted", file=sys.stderr)

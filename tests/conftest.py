@@ -36,7 +36,8 @@ def pytest_configure(config):
     """The persistent compilation cache (above), and one CPU device for the tests' own process: a test that
     calls ``pmm_ppl.cli.main`` in-process before any other JAX computation would otherwise present the
     worker's CPU as one device per core (``pmm_ppl.train.cpu_devices``) for every later test of that worker.
-    The ``pmm`` commands started as subprocesses keep the command's default."""
+    This overrides ``XLA_FLAGS`` / ``JAX_NUM_CPU_DEVICES`` in the tests' own process; the ``pmm`` commands
+    started as subprocesses keep the command's default."""
     global _made_cache
     if _CACHE_ENV not in os.environ:  # not set by the user, nor by this run's controller (a worker inherits it)
         _made_cache = tempfile.mkdtemp(prefix="pmm-jax-cache-")
@@ -53,7 +54,7 @@ def pytest_configure(config):
 
     try:
         jax.config.update("jax_num_cpu_devices", 1)
-    except RuntimeError:  # a plugin computed already: JAX started with its default, one CPU device
+    except RuntimeError:  # a plugin computed already: JAX keeps the count it started with
         pass
 
 

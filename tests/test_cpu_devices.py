@@ -48,6 +48,7 @@ if compute_first:
     jax.numpy.zeros(3).block_until_ready()
 out = {"set": use_cpu_devices(count), "devices": jax.device_count()}
 jax.numpy.zeros(3).block_until_ready()
+out["same"] = use_cpu_devices(out["devices"])  # the count JAX runs with: accepted
 try:
     use_cpu_devices(out["devices"] + 1)
     out["late"] = "no error"
@@ -81,7 +82,8 @@ def test_use_cpu_devices(count, env, compute_first, expected_set, expected_devic
     out = _probe(count, env, compute_first)
     assert out["set"] == (cores if expected_set == "cores" else expected_set)
     assert out["devices"] == (cores if expected_devices == "cores" else expected_devices)
-    # once JAX has computed, another count is refused by name
+    # once JAX has computed, its own count is accepted and another is refused by name
+    assert out["same"] == out["devices"]
     assert "cpu devices" in out["late"] and "before the first JAX computation" in out["late"], out["late"]
 
 
@@ -90,11 +92,12 @@ TINY = {"width": 32, "depth": 1, "batch_size": 64, "warmup_steps": 5, "decay_ste
 
 
 @pytest.mark.parametrize("option, overrides, expected", [
-    ([], {}, "default"), ([], {"data_devices": 1}, 1), (["--cpu-devices", "1"], {}, 1),
-], ids=["one-per-core", "model-caps-at-1", "cpu-devices-1"])
+    ([], {}, "default"), (["--cpu-devices", "2"], {}, 2), (["--cpu-devices", "2"], {"data_devices": 1}, 1),
+], ids=["one-per-core", "cpu-devices-2", "model-caps-at-1"])
 def test_pmm_train_splits_batches_over_the_cores(tmp_path, option, overrides, expected):
     """``pmm train`` presents one CPU device per core and splits each batch over as many as divide it, unless
-    the model's ``data_devices`` or ``pmm --cpu-devices`` says fewer; every metrics row records the count."""
+    the model's ``data_devices`` caps it, and ``pmm --cpu-devices N`` presents N (so that the split and the cap
+    are checked on a machine of any size); every metrics row records the count."""
     clean = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
     command = [sys.executable, "-m", "pmm_ppl.cli", *option, "train", "toy2d_normal", "--run-dir",
                str(tmp_path / "run"), "--quiet", "--set", json.dumps({**TINY, **overrides})]
@@ -104,3 +107,16 @@ def test_pmm_train_splits_batches_over_the_cores(tmp_path, option, overrides, ex
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     want = data_device_count(64, available_cores()) if expected == "default" else expected
     assert [r["devices"] for r in rows] == [want, want]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("max 100000\n", None), ("200000 100000\n", 2), ("150000 100000\n", 2), ("50000 100000\n", 1),
+    ("garbage\n", None), (None, None),
+], ids=["no-quota", "two-cpus", "rounded-up", "at-least-one", "unreadable", "missing"])
+def test_a_cgroup_quota_limits_the_cores(tmp_path, text, expected):
+    from pmm_ppl.train.cpu_devices import _cgroup_cpu_limit
+
+    path = tmp_path / "cpu.max"
+    if text is not None:
+        path.write_text(text)
+    assert _cgroup_cpu_limit(str(path)) == expected

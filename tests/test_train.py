@@ -314,7 +314,8 @@ def test_data_parallel_two_devices_same_loss(tmp_path, model):
     assert 64 * 64 >= MIN_LANES  # digits_counts' batch reaches the Poisson sampler's large-array path
     results = {}
     for n in (1, 2):
-        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}", "JAX_PLATFORMS": "cpu"}
+        env = {**{k: v for k, v in os.environ.items() if k != "JAX_NUM_CPU_DEVICES"},  # it would override the flag
+               "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}", "JAX_PLATFORMS": "cpu"}
         command = [sys.executable, "-c", DATA_PARALLEL, str(tmp_path / f"d{n}"), json.dumps(settings), model]
         out = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-3000:]

@@ -217,7 +217,8 @@ def add_parser(sub) -> None:
                                             "(omit it with --pair/--data/--text)")
     p.add_argument("--run-dir", help="where checkpoints and metrics go (default runs/MODEL)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--resume", action="store_true", help="continue exactly from the latest checkpoint")
+    g.add_argument("--resume", action="store_true",
+                   help="continue exactly from the latest checkpoint (bit for bit on the same number of devices)")
     g.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --run-dir (its checkpoints, metrics, spec.json, model.json)")
     p.add_argument("--steps", type=int_at_least(1), help="stop after this many steps (default: the model's budget)")

@@ -29,12 +29,25 @@ from pmm_ppl.conjugate.validation import check_whole_number
 XLA_DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 
 
-def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask where the system has one)."""
+def _cgroup_cpu_limit(path: str = "/sys/fs/cgroup/cpu.max") -> int | None:
+    """The CPUs a cgroup (v2) quota allows, rounded up (``cpu.max``: ``"QUOTA PERIOD"``, or ``"max ..."`` for
+    none); ``None`` without a readable quota."""
     try:
-        return len(os.sched_getaffinity(0))
+        quota, period = open(path).read().split()[:2]
+        return None if quota == "max" else max(1, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        return None
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on: its affinity mask where the system has one, at most the CPUs of a
+    container's cgroup quota (a 2-CPU container on a 64-core host has 2)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    limit = _cgroup_cpu_limit()
+    return cores if limit is None else min(cores, limit)
 
 
 def use_cpu_devices(count: int | None = None) -> int | None:
@@ -46,7 +59,8 @@ def use_cpu_devices(count: int | None = None) -> int | None:
     JAX has already started its backends (then nothing changes: a process that computed before keeps its
     devices).  An explicit ``count`` (an integer >= 1) overrides the first two, and raises ``RuntimeError``
     when JAX has already started with another count (the count can only be set before the first JAX
-    computation)."""
+    computation).  Only tested on machines of 2 cores: on many cores, splitting a small batch into one- or
+    two-row shards may not pay; ``pmm --cpu-devices N`` or a model's ``data_devices`` sets fewer."""
     explicit = count is not None
     if not explicit:
         if XLA_DEVICE_COUNT_FLAG in os.environ.get("XLA_FLAGS", "") or jax.config.jax_num_cpu_devices >= 0:
@@ -58,9 +72,15 @@ def use_cpu_devices(count: int | None = None) -> int | None:
     except RuntimeError as err:
         if not explicit:
             return None
-        raise RuntimeError(f"cpu devices: JAX's CPU backend already started with {len(jax.devices('cpu'))} "
-                           f"device(s); {count} can only be set before the first JAX computation of the "
-                           "process") from err
+        try:
+            started = len(jax.devices("cpu"))
+        except RuntimeError:  # no CPU backend (JAX_PLATFORMS without "cpu")
+            started = None
+        if started == count:
+            return count
+        raise RuntimeError(f"cpu devices: JAX's CPU backend already started"
+                           f"{'' if started is None else f' with {started} device(s)'}; {count} can only be set "
+                           "before the first JAX computation of the process") from err
     return count
 
 

@@ -54,8 +54,9 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     seed: int = 0
-    #: at most this many local devices split each batch (``None``: all of them; the loop takes the largest
-    #: count that divides ``batch_size``, :func:`pmm_ppl.train.loop.data_device_count`); where it runs, not what
+    #: at most this many devices split each batch, of any kind (``None``: all of them; the loop takes the largest
+    #: count that divides ``batch_size``, :func:`pmm_ppl.train.loop.data_device_count`; one process only: across
+    #: hosts every device takes a share); where the step runs, not what it computes
     data_devices: int | None = None
 
     #: fields that only say when to stop, log or save, or where to compute; every other field shapes the
@@ -89,7 +90,8 @@ class TrainConfig:
 
     def trajectory(self) -> dict:
         """The settings that determine the weights at every step (the data order, the random keys and
-        the optimiser); a run can be resumed exactly only when these are unchanged."""
+        the optimiser); a run can be resumed exactly only when these are unchanged (and bit for bit only on
+        as many devices as before: ``data_devices`` changes the order of the gradient's sums, not the step)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                if f.name not in self.RUN_CONTROL_FIELDS and f.name != "decay_steps"}
         out["decay_horizon"] = self.decay_horizon
