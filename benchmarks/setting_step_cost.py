@@ -4,7 +4,7 @@ the batch size, the ratio per image is printed too).
 
 Both steps are built in one process (the step of ``benchmarks/train_step_overhead.py``, each with its own state and
 a training batch of its own batch size, split over the devices as training splits it: over as many of the process's
-devices as divide it, at most ``data_devices``), warmed up, then timed in ``--repeats`` interleaved blocks of
+devices as divide it, at most ``cpu_data_devices``), warmed up, then timed in ``--repeats`` interleaved blocks of
 ``--steps`` steps; the table gives the median seconds per step and per image, the ratio of the medians and the
 ratio of the minima (the least disturbed blocks).  A setting that gains per step (an optimiser, say) gains within a
 time budget only if its gain outweighs this cost: ``benchmarks/train_quality.py --seconds 100000 --set

@@ -30,7 +30,7 @@ import numpy as np
 
 from pmm_ppl.train.cpu_devices import use_cpu_devices
 from pmm_ppl.train.evaluate import UNIT_NAMES, test_bound
-from pmm_ppl.train.loop import data_mesh, train
+from pmm_ppl.train.loop import train, training_mesh
 from pmm_ppl.train.models import load_spec
 
 
@@ -80,7 +80,7 @@ def main() -> None:
                 r = test_bound(spec, net, test, jax.random.key(2), num_mc=num_mc, batch_size=64, continuous=True)
                 rows.append((label, seed, int(state.step), rate, "continuous", r.nats_per_example, r.nats_se, r.per_unit,
                              r.unit))
-        devices = data_mesh(spec.train.batch_size, spec.train.data_devices).size
+        devices = training_mesh(spec.train).size
         print(f"[{name} seed {seed}] trained {int(state.step)} steps on {devices} {jax.default_backend()} device(s); "
               f"{time.perf_counter() - t0:.0f} s with compilation and"
               f" evaluation; load average {' '.join(open('/proc/loadavg').read().split()[:3])} (1, 5, 15 min)", flush=True)

@@ -20,7 +20,7 @@ import time
 import jax
 
 from pmm_ppl.nets.hidden_matrices import hidden_matrix_paths
-from pmm_ppl.train.loop import data_mesh, placements
+from pmm_ppl.train.loop import data_mesh, placements, training_mesh
 from pmm_ppl.train.models import list_models, load_spec
 from pmm_ppl.train.step import (init_state, make_optimizer, make_train_step, pmm_loss_of_params,
                                 regression_loss_of_params, split_net)
@@ -38,9 +38,9 @@ def steps_of(name: str, *, cap_devices: bool = False, **overrides):
     """Model ``name``'s jitted PMM training step and the plain regression step on the same net and optimiser,
     a function that returns a new initial state and one training batch, placed as training places them: over
     several devices (e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2``) the batch is split over as many
-    as divide it, at most the model's ``data_devices`` if ``cap_devices`` (without the cap a device count can be
-    measured on any model): ``(spec, pmm_step, regression_step, new_state, batch)``; ``overrides`` go to the
-    model's ``spec()`` as ``--set`` does."""
+    as divide it, capped as in training by ``cpu_data_devices`` if ``cap_devices`` (without the cap, a device
+    count can be measured on any model): ``(spec, pmm_step, regression_step, new_state, batch)``; ``overrides``
+    go to the model's ``spec()`` as ``--set`` does."""
     spec = load_spec(name, **overrides)
     net = spec.make_net(0)
     params, rebuild = split_net(net)
@@ -50,7 +50,7 @@ def steps_of(name: str, *, cap_devices: bool = False, **overrides):
     reg_loss = regression_loss_of_params(rebuild)
     reg = jax.jit(make_train_step(lambda p, k, x: reg_loss(p, k, spec.to_data(x)), opt, spec.train.ema_decay, key))
     train, _ = spec.load_data()
-    mesh = data_mesh(spec.train.batch_size, spec.train.data_devices if cap_devices else None)
+    mesh = training_mesh(spec.train) if cap_devices else data_mesh(spec.train.batch_size)
     replicated, batch_sharding = placements(mesh)
     batch = jax.device_put(jax.numpy.asarray(train[: spec.train.batch_size]), batch_sharding)
     return spec, pmm, reg, lambda: jax.device_put(init_state(params, opt), replicated), batch

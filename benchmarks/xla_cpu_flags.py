@@ -26,7 +26,7 @@ measure their own machine and export ``XLA_FLAGS`` before training (whether a fl
 not measured here).
 
 The CPU as two devices, the batch split over them (``--flags xla_force_host_platform_device_count=2``; the step
-of ``train_step_overhead.py`` places state and batch as training does, but without the model's ``data_devices``
+of ``train_step_overhead.py`` places state and batch as training does, but without the model's ``cpu_data_devices``
 cap), one run in a later session on an
 otherwise idle machine of the same kind, ``--models mnist_cpu digits_unet shakespeare_chars --rounds 2 --repeats 3
 --steps 8``, median ratio to one device (per round):
@@ -35,9 +35,15 @@ otherwise idle machine of the same kind, ``--models mnist_cpu digits_unet shakes
     digits_unet         0.646  (0.643, 0.650)     145 ms/step
     shakespeare_chars   1.153  (1.108, 1.197)     124 ms/step
 
-So ``pmm`` presents one CPU device per core (``pmm_ppl/train/cpu_devices.py``), and the character recipe keeps
-one (``TrainConfig.data_devices``; twice its batch over two devices took 0.97x the time per window of one:
-``benchmarks/setting_step_cost.py``).
+And for the MLPs, ``--models digits_normal digits_counts toy2d_normal --rounds 2 --repeats 5 --steps 20``:
+
+    digits_normal       1.949  (1.802, 2.096)      22 ms/step on one device
+    digits_counts       1.793  (1.546, 2.040)      26 ms/step
+    toy2d_normal        1.663  (1.279, 2.047)       4 ms/step
+
+So ``pmm`` presents one CPU device per core (``pmm_ppl/train/cpu_devices.py``), but a model splits its batch
+only over at most ``TrainConfig.cpu_data_devices`` of them: 1 by default, 2 for the two U-Nets (twice the
+character model's batch over two devices took 0.97x the time per window of one: ``benchmarks/setting_step_cost.py``).
 """
 
 from __future__ import annotations

@@ -197,7 +197,7 @@ from pmm_ppl.train.spec import ModelSpec
 def spec(**overrides) -> ModelSpec:
     settings = {"arch": "unet", "batch_size": 64, "max_steps": 9000, "max_seconds": None, "decay_steps": 18000,
                 "a_max": 3e3, "weight_decay": 0.05, "ema_warmup": 4.0, "dropout": 0.1, "augment": 0.3,
-                "optimizer": "muon",
+                "optimizer": "muon", "cpu_data_devices": 2,  # 0.65x the step time on 2 cores (see above)
                 **overrides}
     base = load_spec("digits_normal", **settings)
     return dataclasses.replace(base, name="digits_unet", description=__doc__)

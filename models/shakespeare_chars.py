@@ -257,7 +257,7 @@ def spec(**overrides) -> ModelSpec:
     if net_input not in ("log_concentration", "revealed"):
         raise ValueError(f"net_input: 'log_concentration' or 'revealed', got {net_input!r}")
     train = TrainConfig(**{"batch_size": recipe.windows_per_step(length), "learning_rate": recipe.LEARNING_RATE,
-                           "optimizer": recipe.OPTIMIZER, "data_devices": recipe.DATA_DEVICES, "warmup_steps": 50,
+                           "optimizer": recipe.OPTIMIZER, "warmup_steps": 50,
                            "max_steps": 200_000, "max_seconds": 600.0, "decay_steps": 12000, "checkpoint_every": 500,
                            **overrides})
     vocab_cache = {}

@@ -79,10 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pmm", description="Posterior Mean Matching toolkit")
     parser.add_argument("--debug", action="store_true", help=f"show Python tracebacks (also {DEBUG_ENV}=1)")
     parser.add_argument("--cpu-devices", type=int_at_least(1), metavar="N",
-                        help="present the CPU to JAX as N devices, over which training splits each batch (default: "
-                             "one per core, unless XLA_FLAGS or JAX_NUM_CPU_DEVICES sets the count, or with "
-                             "--distributed; a model's TrainConfig.data_devices caps the split); the accelerators "
-                             "of a GPU machine are not CPU devices")
+                        help="present the CPU to JAX as N devices (default: one per core, unless XLA_FLAGS or "
+                             "JAX_NUM_CPU_DEVICES sets the count, or with --distributed); training splits a batch "
+                             "over at most the model's TrainConfig.cpu_data_devices of them (default 1); the "
+                             "accelerators of a GPU machine are not CPU devices")
     sub = parser.add_subparsers(dest="command", required=True)
     for mod in COMMAND_MODULES:
         importlib.import_module(mod).add_parser(sub)

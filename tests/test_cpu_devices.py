@@ -30,13 +30,14 @@ def test_data_device_count_is_the_largest_divisor_within_reach(batch, available,
     assert data_device_count(batch, available, limit) == expected
 
 
-def test_data_devices_is_checked_and_does_not_shape_the_trajectory():
-    with pytest.raises(PMMInputError, match="data_devices"):
-        TrainConfig(data_devices=0)
-    with pytest.raises(PMMInputError, match="data_devices"):
-        TrainConfig(data_devices=1.5)
+def test_cpu_data_devices_is_checked_and_does_not_shape_the_trajectory():
+    with pytest.raises(PMMInputError, match="cpu_data_devices"):
+        TrainConfig(cpu_data_devices=0)
+    with pytest.raises(PMMInputError, match="cpu_data_devices"):
+        TrainConfig(cpu_data_devices=1.5)
     # where a step runs is not what it computes: a run resumes on another count (equal to rounding)
-    assert TrainConfig(data_devices=1).trajectory() == TrainConfig().trajectory()
+    assert TrainConfig(cpu_data_devices=2).trajectory() == TrainConfig(cpu_data_devices=None).trajectory() == \
+        TrainConfig().trajectory()
 
 
 PROBE = """
@@ -92,12 +93,13 @@ TINY = {"width": 32, "depth": 1, "batch_size": 64, "warmup_steps": 5, "decay_ste
 
 
 @pytest.mark.parametrize("option, overrides, expected", [
-    ([], {}, "default"), (["--cpu-devices", "2"], {}, 2), (["--cpu-devices", "2"], {"data_devices": 1}, 1),
-], ids=["one-per-core", "cpu-devices-2", "model-caps-at-1"])
+    ([], {}, 1), ([], {"cpu_data_devices": None}, "per-core"), (["--cpu-devices", "2"], {"cpu_data_devices": 2}, 2),
+    (["--cpu-devices", "2"], {"cpu_data_devices": None}, 2), (["--cpu-devices", "1"], {"cpu_data_devices": 2}, 1),
+], ids=["default-one", "all-per-core", "two-of-two", "all-of-two", "one-presented"])
 def test_pmm_train_splits_batches_over_the_cores(tmp_path, option, overrides, expected):
-    """``pmm train`` presents one CPU device per core and splits each batch over as many as divide it, unless
-    the model's ``data_devices`` caps it, and ``pmm --cpu-devices N`` presents N (so that the split and the cap
-    are checked on a machine of any size); every metrics row records the count."""
+    """``pmm train`` presents one CPU device per core (``pmm --cpu-devices N``: N) and splits each batch over as
+    many as divide it, at most the model's ``cpu_data_devices`` (default 1); the cases with ``--cpu-devices``
+    check the split and the cap on a machine of any size; every metrics row records the count."""
     clean = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
     command = [sys.executable, "-m", "pmm_ppl.cli", *option, "train", "toy2d_normal", "--run-dir",
                str(tmp_path / "run"), "--quiet", "--set", json.dumps({**TINY, **overrides})]
@@ -105,7 +107,7 @@ def test_pmm_train_splits_batches_over_the_cores(tmp_path, option, overrides, ex
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    want = data_device_count(64, available_cores()) if expected == "default" else expected
+    want = data_device_count(64, available_cores()) if expected == "per-core" else expected
     assert [r["devices"] for r in rows] == [want, want]
 
 

@@ -297,9 +297,11 @@ print(json.dumps({"devices": jax.device_count(), "loss": [r["loss"] for r in row
 
 #: a Normal pair, and a Poisson pair whose training draws go through the Poisson sampler's large-array path
 #: (64 x 64 = 4096 lanes: a ``cumsum`` over all of them, which explicit mesh axes refused)
-DATA_PARALLEL_MODELS = {"toy2d_normal": ({**TINY, "max_steps": 20, "checkpoint_every": 1000}, [2]),
+DATA_PARALLEL_MODELS = {"toy2d_normal": ({**TINY, "max_steps": 20, "checkpoint_every": 1000,
+                                          "cpu_data_devices": None}, [2]),
                         "digits_counts": ({"width": 32, "depth": 1, "batch_size": 64, "warmup_steps": 5,
-                                           "log_every": 5, "max_steps": 20, "checkpoint_every": 1000}, [8, 8])}
+                                           "log_every": 5, "max_steps": 20, "checkpoint_every": 1000,
+                                           "cpu_data_devices": None}, [8, 8])}
 
 
 @pytest.mark.slow

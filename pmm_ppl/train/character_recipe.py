@@ -30,10 +30,10 @@ costs more than an AdamW step (the orthogonalisation of 24 small matrices), a co
 twice the characters (the measurements: ``models/shakespeare_chars.py``).  Warm-up, decay horizon and budget
 belong to each model.
 
-Devices (``DATA_DEVICES``): one.  A batch of 8 windows split over the 2 devices of a 2-core CPU
-(:mod:`pmm_ppl.train.cpu_devices`) took 1.15x the time per step of one device, where the image U-Nets took
-0.62x to 0.65x; batch 16 split over two took 0.97x the time per window of batch 8 on one
-(``benchmarks/setting_step_cost.py --model shakespeare_chars --set '{"batch_size": 16, "data_devices": 2}'
+Devices: one on a CPU (``TrainConfig.cpu_data_devices``' default).  A batch of 8 windows split over the 2 devices
+of a 2-core CPU (:mod:`pmm_ppl.train.cpu_devices`) took 1.15x the time per step of one device, where the image
+U-Nets took 0.62x to 0.65x; batch 16 split over two took 0.97x the time per window of batch 8 on one
+(``benchmarks/setting_step_cost.py --model shakespeare_chars --set '{"batch_size": 16, "cpu_data_devices": 2}'
 --repeats 5 --steps 10``, one run: 253 against 130 ms per step).  This net's step gains nothing from the split.
 
 Sampler (``SAMPLER``): ancestral, each step reveals a position's token with probability
@@ -49,8 +49,6 @@ OBJECTIVE = {"weighting": "plain", "log_score": 1.0}
 #: :attr:`~pmm_ppl.train.spec.TrainConfig.optimizer`
 OPTIMIZER = "muon"
 LEARNING_RATE = 2e-3
-#: :attr:`~pmm_ppl.train.spec.TrainConfig.data_devices`
-DATA_DEVICES = 1
 POSITIONS_PER_STEP = 2048
 SAMPLER = "ancestral"
 
@@ -62,5 +60,5 @@ def windows_per_step(length: int) -> int:
     return 1 << (n.bit_length() - 1)
 
 
-__all__ = ["DATA_DEVICES", "LEARNING_RATE", "NET", "OBJECTIVE", "OPTIMIZER", "POSITIONS_PER_STEP", "SAMPLER",
+__all__ = ["LEARNING_RATE", "NET", "OBJECTIVE", "OPTIMIZER", "POSITIONS_PER_STEP", "SAMPLER",
            "windows_per_step"]

@@ -1,4 +1,4 @@
-"""The CPU as several JAX devices, so that training splits each batch over the cores.
+"""The CPU as several JAX devices, so that training can split each batch over the cores.
 
 XLA:CPU runs one device's program largely on one thread: training a U-Net on 2 cores kept one core busy and the
 other about a third of the time.  Presented as ``n`` devices (JAX's ``jax_num_cpu_devices``, the same as
@@ -6,11 +6,12 @@ other about a third of the time.  Presented as ``n`` devices (JAX's ``jax_num_cp
 (:func:`pmm_ppl.train.loop.placements`: the weights replicated, the batch split along the mesh axis ``"data"``)
 with one program per device, each on its own thread.  The step computes the same function (the batch's random
 draws are partitioned, not changed; ``tests/test_train.py`` compares the losses of one and two devices), so only
-its speed changes.  On a 2-core machine, two devices against one (``benchmarks/xla_cpu_flags.py --models
-mnist_cpu digits_unet shakespeare_chars --flags xla_force_host_platform_device_count=2``) took 0.62x the time
-per step for ``mnist_cpu``, 0.65x for ``digits_unet``, and 1.15x for ``shakespeare_chars``, whose
-convolutions gain nothing from the split (twice its batch on two devices: 0.97x the time per window of one
-device; its recipe keeps one device, ``TrainConfig.data_devices``).
+its speed changes, and not always for the better.  On a 2-core machine, two devices against one
+(``benchmarks/xla_cpu_flags.py --flags xla_force_host_platform_device_count=2``, two runs) took 0.62x the time
+per step for ``mnist_cpu`` and 0.65x for ``digits_unet`` (U-Nets), but 1.15x for ``shakespeare_chars`` (twice its
+batch on two devices: 0.97x the time per window of one), 1.95x for ``digits_normal``, 1.79x for ``digits_counts``
+and 1.66x for ``toy2d_normal`` (MLPs: too little work per device).  So a model splits its batch only where its
+``TrainConfig.cpu_data_devices`` says so (default 1; ``digits_unet`` and ``mnist_cpu`` set 2).
 
 JAX reads the count once, when it starts its CPU backend, so :func:`use_cpu_devices` must run before the first
 JAX computation of the process; the ``pmm`` command calls it first (``pmm --cpu-devices N``).  Accelerators are
@@ -60,7 +61,7 @@ def use_cpu_devices(count: int | None = None) -> int | None:
     devices).  An explicit ``count`` (an integer >= 1) overrides the first two, and raises ``RuntimeError``
     when JAX has already started with another count (the count can only be set before the first JAX
     computation).  Only tested on machines of 2 cores: on many cores, splitting a small batch into one- or
-    two-row shards may not pay; ``pmm --cpu-devices N`` or a model's ``data_devices`` sets fewer."""
+    two-row shards may not pay; ``pmm --cpu-devices N`` or a model's ``cpu_data_devices`` sets fewer."""
     explicit = count is not None
     if not explicit:
         if XLA_DEVICE_COUNT_FLAG in os.environ.get("XLA_FLAGS", "") or jax.config.jax_num_cpu_devices >= 0:

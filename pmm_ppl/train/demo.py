@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from pmm_ppl.train.evaluate import draw_samples, test_bound
-from pmm_ppl.train.loop import data_mesh, train
+from pmm_ppl.train.loop import train, training_mesh
 from pmm_ppl.train.models import load_spec
 from pmm_ppl.train import checkpoint as ckpt
 from pmm_ppl.train.output import image_grid, refuse_existing
@@ -34,7 +34,7 @@ def run_demo(out: Path, train_seconds: float | None = None, progress: bool = Tru
     spec = load_spec(model, **overrides)
     out.mkdir(parents=True, exist_ok=True)
     budget = f"{spec.train.max_steps} steps" if train_seconds is None else f"{train_seconds:.0f} s"
-    devices = data_mesh(spec.train.batch_size, spec.train.data_devices).size
+    devices = training_mesh(spec.train).size
     print(f"[demo] training {spec.name} for {budget} on {devices} {jax.default_backend()} device(s)")
     state, rebuild = train(spec, run_dir, progress=progress, overwrite=overwrite,
                            run_info={"model": model, "overrides": overrides})

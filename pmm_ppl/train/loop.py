@@ -5,7 +5,7 @@ Determinism: the batch at step ``s`` and the step's random key are pure function
 would have taken (a test checks bit-equality of the final weights).
 
 Data parallelism: with more than one local device the batch is split over a 1-D mesh axis
-``"data"`` (over at most ``TrainConfig.data_devices`` devices, as many as divide the batch) and the
+``"data"`` (on a CPU over at most ``TrainConfig.cpu_data_devices`` devices, as many as divide the batch) and the
 state is replicated (``jax.sharding``); XLA inserts the gradient all-reduce.  On a CPU, ``pmm``
 presents one device per core (:mod:`pmm_ppl.train.cpu_devices`).  A run resumed on another number of
 devices continues from the same state, but its sums are taken in another order: equal to rounding,
@@ -171,6 +171,13 @@ def data_mesh(batch_size: int | None = None, limit: int | None = None) -> jax.sh
     return jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
 
 
+def training_mesh(cfg: TrainConfig) -> jax.sharding.Mesh:
+    """The mesh ``cfg``'s batches are split over: :func:`data_mesh` for its batch size, on a CPU over at most
+    ``cfg.cpu_data_devices`` devices, on accelerators over all of them."""
+    limit = cfg.cpu_data_devices if jax.default_backend() == "cpu" else None
+    return data_mesh(cfg.batch_size, limit)
+
+
 def placements(mesh: jax.sharding.Mesh) -> tuple[Any, Any]:
     """Where the training state and a batch go: ``(replicated, batch_sharding)``.  Over several devices the
     state is replicated and the batch split along the mesh axis ``"data"``; on one device both are that device,
@@ -244,7 +251,7 @@ def train(
     train_data = np.asarray(train_data, dtype=np.float32) if spec.encode is None else np.asarray(train_data)
     validate_training_data(spec, train_data)
     steps_per_epoch(len(train_data), cfg.batch_size)
-    mesh = data_mesh(cfg.batch_size, cfg.data_devices)
+    mesh = training_mesh(cfg)
     ndev = mesh.size
     if cfg.batch_size % ndev:
         raise PMMInputError(f"batch_size: {cfg.batch_size} is not divisible by the {ndev} devices")
