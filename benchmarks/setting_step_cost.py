@@ -25,6 +25,7 @@ import statistics
 
 from train_step_overhead import steps_of, time_steps
 
+from pmm_ppl.cli import int_at_least
 from pmm_ppl.train.cpu_devices import use_cpu_devices
 
 
@@ -34,12 +35,12 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", required=True, help="JSON overrides for the model's spec()")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--cpu-devices", type=int, default=None,
+    ap.add_argument("--cpu-devices", type=int_at_least(1), default=None,
                     help="the CPU as this many JAX devices (default: one per core, as `pmm train`)")
     args = ap.parse_args()
-    for option in ("repeats", "steps") + (("cpu_devices",) if args.cpu_devices is not None else ()):
+    for option in ("repeats", "steps"):
         if getattr(args, option) < 1:
-            ap.error(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
+            ap.error(f"--{option} must be at least 1, got {getattr(args, option)}")
     use_cpu_devices(args.cpu_devices)  # as `pmm train` does; before the first JAX computation
     try:
         overrides = json.loads(args.overrides)

@@ -28,6 +28,7 @@ import time
 import jax
 import numpy as np
 
+from pmm_ppl.cli import int_at_least
 from pmm_ppl.train.cpu_devices import use_cpu_devices
 from pmm_ppl.train.evaluate import UNIT_NAMES, test_bound
 from pmm_ppl.train.loop import train, training_mesh
@@ -48,12 +49,10 @@ def main() -> None:
     ap.add_argument("--set", default="{}", help="JSON overrides for every model's spec()")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0],
                     help="training seeds (weights and batch order); with several, a summary gives each figure's mean and range")
-    ap.add_argument("--cpu-devices", type=int, default=None,
+    ap.add_argument("--cpu-devices", type=int_at_least(1), default=None,
                     help="the CPU as this many JAX devices (default: one per core, as `pmm train`; "
                          "pmm_ppl/train/cpu_devices.py)")
     args = ap.parse_args()
-    if args.cpu_devices is not None and args.cpu_devices < 1:
-        ap.error(f"--cpu-devices must be at least 1, got {args.cpu_devices}")
     use_cpu_devices(args.cpu_devices)  # as `pmm train` does; before the first JAX computation
     rows = []
     for name, seed in ((n, s) for n in args.models for s in args.seeds):

@@ -59,11 +59,15 @@ print(json.dumps(out))
 """
 
 
-def _probe(count, env: dict, compute_first: bool = False) -> dict:
+def _env(**settings) -> dict:
+    """This process's environment without a CPU device count of the user's, plus ``settings``, on the CPU."""
     clean = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    return {**clean, **settings, "JAX_PLATFORMS": "cpu"}
+
+
+def _probe(count, env: dict, compute_first: bool = False) -> dict:
     command = [sys.executable, "-c", PROBE, json.dumps(count), "compute_first" if compute_first else "-"]
-    out = subprocess.run(command, env={**clean, **env, "JAX_PLATFORMS": "cpu"}, cwd=REPO, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(command, env=_env(**env), cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -100,11 +104,9 @@ def test_pmm_train_splits_batches_over_the_cores(tmp_path, option, overrides, ex
     """``pmm train`` presents one CPU device per core (``pmm --cpu-devices N``: N) and splits each batch over as
     many as divide it, at most the model's ``cpu_data_devices`` (default 1); the cases with ``--cpu-devices``
     check the split and the cap on a machine of any size; every metrics row records the count."""
-    clean = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
     command = [sys.executable, "-m", "pmm_ppl.cli", *option, "train", "toy2d_normal", "--run-dir",
                str(tmp_path / "run"), "--quiet", "--set", json.dumps({**TINY, **overrides})]
-    out = subprocess.run(command, env={**clean, "JAX_PLATFORMS": "cpu"}, cwd=REPO, capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(command, env=_env(), cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     want = data_device_count(64, available_cores()) if expected == "per-core" else expected

@@ -159,14 +159,14 @@ def data_device_count(batch_size: int, available: int, limit: int | None = None)
     return max(n for n in range(1, top + 1) if batch_size % n == 0)
 
 
-def data_mesh(batch_size: int | None = None, limit: int | None = None) -> jax.sharding.Mesh:
+def data_mesh(batch_size: int, limit: int | None = None) -> jax.sharding.Mesh:
     """A 1-D mesh, axis ``"data"``, over the first :func:`data_device_count` local devices for a batch of
-    ``batch_size`` (``None``: every device), with the *automatic* axis type: the compiler propagates the
+    ``batch_size``, with the *automatic* axis type: the compiler propagates the
     batch sharding through the step.  (``jax.make_mesh`` defaults to explicit axes, under which a sharding is
     part of an array's type and an op that mixes the batch, such as the Poisson sampler's ``cumsum`` over all
     lanes, is a ``ShardingTypeError``.)  Across several processes the mesh spans every device."""
     devices = jax.devices()
-    if batch_size is not None and jax.process_count() == 1:
+    if jax.process_count() == 1:
         devices = devices[:data_device_count(batch_size, len(devices), limit)]
     return jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
 
