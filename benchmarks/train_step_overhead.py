@@ -8,7 +8,9 @@ of the minima over the repeats (``min ratio``: the least disturbed blocks, stead
 
     .venv/bin/python benchmarks/train_step_overhead.py [--models digits_normal digits_counts] [--repeats 7]
 
-Default: every ready CPU model (``hardware="cpu"`` in its spec; ``pmm models`` lists them).
+Default: every ready CPU model (``hardware="cpu"`` in its spec; ``pmm models`` lists them).  The CPU is presented
+as ``pmm train`` presents it (one JAX device per core, or ``--cpu-devices N``) and each model's batch is split as
+its training splits it (over at most its ``cpu_data_devices``); both steps get the same placement.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import time
 
 import jax
 
+from pmm_ppl.cli import int_at_least
 from pmm_ppl.nets.hidden_matrices import hidden_matrix_paths
+from pmm_ppl.train.cpu_devices import use_cpu_devices
 from pmm_ppl.train.loop import data_mesh, placements, training_mesh
 from pmm_ppl.train.models import list_models, load_spec
 from pmm_ppl.train.step import (init_state, make_optimizer, make_train_step, pmm_loss_of_params,
@@ -59,13 +63,16 @@ def steps_of(name: str, *, cap_devices: bool = False, **overrides):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", nargs="+", default=None, help="default: every model whose hardware is 'cpu'")
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--repeats", type=int_at_least(1), default=7)
+    ap.add_argument("--steps", type=int_at_least(1), default=30)
+    ap.add_argument("--cpu-devices", type=int_at_least(1), default=None,
+                    help="the CPU as this many JAX devices (default: one per core, as `pmm train`)")
     args = ap.parse_args()
-    print(f"{'model':20s} {'batch':>5s} {'pmm ms':>8s} {'regr ms':>8s} {'ratio':>6s} {'min ratio':>9s}")
+    use_cpu_devices(args.cpu_devices)  # as `pmm train` does; before the first JAX computation
+    print(f"{'model':20s} {'batch':>5s} {'devs':>4s} {'pmm ms':>8s} {'regr ms':>8s} {'ratio':>6s} {'min ratio':>9s}")
     names = args.models or [m for m in list_models() if load_spec(m).hardware == "cpu"]
     for name in names:
-        spec, pmm, reg, new_state, batch = steps_of(name)
+        spec, pmm, reg, new_state, batch = steps_of(name, cap_devices=True)
         s_pmm, s_reg = new_state(), new_state()
         _, s_pmm = time_steps(pmm, s_pmm, batch, 3)
         _, s_reg = time_steps(reg, s_reg, batch, 3)
@@ -76,7 +83,8 @@ def main() -> None:
             dt, s_reg = time_steps(reg, s_reg, batch, args.steps)
             t_reg.append(dt)
         a, b = statistics.median(t_pmm), statistics.median(t_reg)
-        print(f"{name:20s} {spec.train.batch_size:5d} {1e3 * a:8.3f} {1e3 * b:8.3f} {a / b:6.3f} {min(t_pmm) / min(t_reg):9.3f}")
+        devices = len(batch.sharding.device_set)
+        print(f"{name:20s} {spec.train.batch_size:5d} {devices:4d} {1e3 * a:8.3f} {1e3 * b:8.3f} {a / b:6.3f} {min(t_pmm) / min(t_reg):9.3f}")
 
 
 if __name__ == "__main__":

@@ -184,7 +184,8 @@ the faster kind of machine, so that comparison also carries the two machines' ro
 agree within 0.0007). Training-step overhead with Muon (``benchmarks/train_step_overhead.py --models digits_unet``,
 the slower machine): 1.020 with ``--repeats 10`` (minimum ratio 0.959), 1.133 with ``--repeats 5`` (minimum 1.010),
 over the 1.10 target in that run; both steps use the same optimiser, and the two runs' step times differ by 10 to
-20%. A run trained under AdamW loads for ``pmm sample`` and ``pmm eval`` as it is; ``--resume`` continues it with
+20%.  With the batch split over two CPU devices as training splits it (all ready models in one run, ``--repeats 5
+--steps 20``; the README's benchmarks section): 0.984 (minima 1.114). A run trained under AdamW loads for ``pmm sample`` and ``pmm eval`` as it is; ``--resume`` continues it with
 ``--set '{"optimizer": "adamw"}'``.
 """
 
