@@ -187,6 +187,16 @@ over the 1.10 target in that run; both steps use the same optimiser, and the two
 20%.  With the batch split over two CPU devices as training splits it (all ready models in one run, ``--repeats 5
 --steps 20``; the README's benchmarks section): 0.984 (minima 1.114). A run trained under AdamW loads for ``pmm sample`` and ``pmm eval`` as it is; ``--resume`` continues it with
 ``--set '{"optimizer": "adamw"}'``.
+
+A fourth session on the slower kind of machine (about 530 images/s with two devices, so about 4950 steps in
+600 s), seed 0 at a fixed 4000 steps (``--seeds 0 --bound-steps 256 --seconds 100000 --set '{"max_steps": 4000}'``,
+T=256 / continuous, bits/dim): the model 1.7134 / 1.6979; with the log score of its level head next to the ELBO
+weighting (``"log_score": 1.0``) 1.7124 / 1.6980, no gain, so the objective stays.  Steps still pay in this range
+(4000 steps 1.6979, 6076 steps 1.6833 on the same seed), so on this machine the figure moves with the step time.
+Muon's share of it grew with the split: its step took 1.24x the AdamW step over two devices
+(``benchmarks/setting_step_cost.py --model digits_unet --set '{"optimizer": "adamw"}' --repeats 5 --steps 10``:
+112.9 against 91.2 ms), against about 7% more on one (the step counts above), because each device repeats the whole optimiser update on its own
+core while the forward and backward passes are split.
 """
 
 import dataclasses
