@@ -157,3 +157,19 @@ def test_a_cgroup_quota_limits_the_cores(tmp_path, text, expected):
     if text is not None:
         path.write_text(text)
     assert _cgroup_cpu_limit(str(path)) == expected
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "toy2d_normal"], [None]),  # the default: one device per core
+    (["train", "toy2d_normal", "--distributed"], []),  # multi-host: JAX's own count, nothing presented
+    (["--cpu-devices", "2", "train", "toy2d_normal", "--distributed"], [2]),  # an explicit count still stands
+], ids=["default", "distributed", "distributed-explicit"])
+def test_pmm_presents_cpu_devices_unless_distributed(monkeypatch, argv, expected):
+    from pmm_ppl import cli
+    from pmm_ppl.train import command, cpu_devices
+
+    calls = []
+    monkeypatch.setattr(cpu_devices, "use_cpu_devices", lambda count=None: calls.append(count))
+    monkeypatch.setattr(command, "cmd_train", lambda args: 0)  # the branch only, no training
+    assert cli.main(argv) == 0
+    assert calls == expected
