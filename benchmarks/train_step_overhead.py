@@ -84,7 +84,8 @@ def main() -> None:
             t_reg.append(dt)
         a, b = statistics.median(t_pmm), statistics.median(t_reg)
         devices = len(batch.sharding.device_set)
-        print(f"{name:20s} {spec.train.batch_size:5d} {devices:4d} {1e3 * a:8.3f} {1e3 * b:8.3f} {a / b:6.3f} {min(t_pmm) / min(t_reg):9.3f}")
+        print(f"{name:20s} {spec.train.batch_size:5d} {devices:4d} {1e3 * a:8.3f} {1e3 * b:8.3f} {a / b:6.3f} "
+              f"{min(t_pmm) / min(t_reg):9.3f}")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,10 @@ And for the MLPs, ``--models digits_normal digits_counts toy2d_normal --rounds 2
     digits_counts       1.793  (1.546, 2.040)      26 ms/step
     toy2d_normal        1.663  (1.279, 2.047)       4 ms/step
 
+So ``pmm`` presents one CPU device per core (``pmm_ppl/train/cpu_devices.py``), but a model splits its batch
+only over at most ``TrainConfig.cpu_data_devices`` of them: 1 by default, 2 for the two U-Nets (twice the
+character model's batch over two devices took 0.97x the time per window of one: ``benchmarks/setting_step_cost.py``).
+
 The two flags on top of two devices (a later session, ``--models digits_unet --rounds 3 --repeats 3 --steps 8
 --flags xla_force_host_platform_device_count=2 "xla_force_host_platform_device_count=2 xla_cpu_use_onednn=true"
 "xla_force_host_platform_device_count=2 xla_cpu_use_xnnpack=true"``), median ratio to one device without flags:
@@ -48,12 +52,9 @@ The two flags on top of two devices (a later session, ``--models digits_unet --r
     digits_unet  two devices 0.682 (0.634, 0.834, 0.682); + onednn 0.678 (0.594, 0.678, 0.681);
                  + xnnpack 0.628 (0.682, 0.628, 0.537)                       178 ms/step on one device
 
-Against two devices alone, round by round, onednn gave 0.94 / 0.81 / 1.00 and xnnpack 1.08 / 0.75 / 0.79:
-again faster in some rounds and slower in another, so pmm_ppl still sets no flags.
-
-So ``pmm`` presents one CPU device per core (``pmm_ppl/train/cpu_devices.py``), but a model splits its batch
-only over at most ``TrainConfig.cpu_data_devices`` of them: 1 by default, 2 for the two U-Nets (twice the
-character model's batch over two devices took 0.97x the time per window of one: ``benchmarks/setting_step_cost.py``).
+Against two devices alone, round by round, onednn gave 0.94 / 0.81 / 1.00 and xnnpack 1.08 / 0.75 / 0.79: onednn
+from no gain to 19% faster, xnnpack slower in one round; one run of three rounds, too inconsistent to set either, so
+pmm_ppl still sets no flags.
 """
 
 from __future__ import annotations

@@ -184,9 +184,9 @@ the faster kind of machine, so that comparison also carries the two machines' ro
 agree within 0.0007). Training-step overhead with Muon (``benchmarks/train_step_overhead.py --models digits_unet``,
 the slower machine): 1.020 with ``--repeats 10`` (minimum ratio 0.959), 1.133 with ``--repeats 5`` (minimum 1.010),
 over the 1.10 target in that run; both steps use the same optimiser, and the two runs' step times differ by 10 to
-20%.  With the batch split over two CPU devices as training splits it (all ready models in one run, ``--repeats 5
---steps 20``; the README's benchmarks section): 0.984 (minima 1.114). A run trained under AdamW loads for ``pmm sample`` and ``pmm eval`` as it is; ``--resume`` continues it with
-``--set '{"optimizer": "adamw"}'``.
+20%.  With the batch split over two CPU devices as training splits it: the README's benchmarks section (all ready
+models in one run). A run trained under AdamW loads for ``pmm sample`` and ``pmm eval`` as it is; ``--resume`` continues
+it with ``--set '{"optimizer": "adamw"}'``.
 
 A fourth session on the slower kind of machine (about 530 images/s with two devices, so about 4950 steps in
 600 s), seed 0 at a fixed 4000 steps (``--seeds 0 --bound-steps 256 --seconds 100000 --set '{"max_steps": 4000}'``,

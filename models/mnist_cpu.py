@@ -80,14 +80,13 @@ ran before the CPU was split into devices, with ``--set '{"optimizer": "muon"}'`
       session, the same kind of machine)
 
 Two devices train 1.34x the steps in 600 s (645 against 483) and gain 0.012 bits/dim (seed 0).  The step count of
-the two-device run is that of the 640-step rows above, where Muon scored 1.0897 on seed 0 and 1.0906 on seed 1
+seed 0's two-device run is that of the 640-step rows above, where Muon scored 1.0897 on seed 0 and 1.0906 on seed 1
 (runs on that machine are deterministic given their steps up to rounding: at step 200 the two-device run's loss,
-585.1979, is the one-device run's 585.1978); seed 1 on two devices, in a later session, scored the same 1.0893.
-Compilation and evaluating 500 test images took about 6 minutes beside the 10 of training on one device, 8 in the
-seed-0 two-device run, whose evaluation then ran on both devices' replicas (``train()`` now returns the state on one
-device: the seed-1 run took 960 s in all; evaluation stays on one device, README "Multi-device").  A
-run trained under AdamW loads for ``pmm sample`` and ``pmm eval`` as it is; ``--resume`` continues it with ``--set
-'{"optimizer": "adamw"}'``.
+585.1979, is the one-device run's 585.1978).  Compilation and evaluating 500 test images took about 6 minutes beside the
+10 of training on one device, 8 in the seed-0 two-device run, whose evaluation then ran on both devices' replicas
+(``train()`` now returns the state on one device: the seed-1 run took 960 s in all; evaluation stays on one device,
+README "Multi-device").  A run trained under AdamW loads for ``pmm sample`` and ``pmm eval`` as it is; ``--resume``
+continues it with ``--set '{"optimizer": "adamw"}'``.
 
 Issue 15's references on this task (continuous-time bound, first 500 test images, 600 s on 2 cores): BFN's
 own code 1.210 (EMA) / 1.169 (raw) with a 1.56 M-parameter U-Net; ``mnist_normal`` with channels

@@ -119,6 +119,7 @@ from pathlib import Path
 from pmm_ppl.train.cpu_devices import use_cpu_devices
 use_cpu_devices(2)
 import jax, numpy as np
+from pmm_ppl.train import checkpoint
 from pmm_ppl.train.loop import train
 from pmm_ppl.train.models import load_spec
 root, settings = Path(sys.argv[1]), json.loads(sys.argv[2])
@@ -126,22 +127,28 @@ spec = lambda **kw: load_spec("toy2d_normal", **{**settings, **kw})
 leaves = lambda s: [np.asarray(x) for x in jax.tree_util.tree_leaves((s.params, s.ema, s.opt_state))]
 straight, _ = train(spec(max_steps=10, checkpoint_every=10), root / "a", progress=False)
 train(spec(max_steps=5, checkpoint_every=5), root / "b", progress=False)
+saved_at, first_rows = checkpoint.latest_step(root / "b"), (root / "b" / "metrics.jsonl").read_text()
 resumed, _ = train(spec(max_steps=10, checkpoint_every=5), root / "b", resume=True, progress=False)
 a, b = leaves(straight), leaves(resumed)
-rows = [json.loads(line) for line in (root / "b" / "metrics.jsonl").read_text().splitlines()]
+text = (root / "b" / "metrics.jsonl").read_text()
+rows = [json.loads(line) for line in text.splitlines()]
 print(json.dumps({"leaves": len(a), "equal": len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b)),
-                  "devices": sorted({r["devices"] for r in rows}), "steps": [r["step"] for r in rows]}))
+                  "devices": sorted({r["devices"] for r in rows}), "steps": [r["step"] for r in rows],
+                  "saved_at": saved_at, "kept_rows": text.startswith(first_rows)}))
 """
 
 
+@pytest.mark.slow
 def test_a_run_split_over_two_devices_resumes_bit_for_bit(tmp_path):
-    """Split over two CPU devices (Muon, so the optimiser state is sharded as the weights are): 5 steps, then a
-    resume to 10, end bit-equal to 10 steps in one go on the same count."""
+    """Split over two CPU devices (Muon; the weights and optimiser state replicated, each batch split): 5 steps,
+    then a resume to 10, end bit-equal to 10 steps in one go on the same count.  The resume continues from the
+    step-5 checkpoint: the first run's metrics rows are kept as they were (a fresh start would rewrite them)."""
     settings = {**TINY, "cpu_data_devices": 2, "optimizer": "muon"}
     command = [sys.executable, "-c", RESUME, str(tmp_path), json.dumps(settings)]
     out = subprocess.run(command, env=_env(), cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["saved_at"] == 5 and result["kept_rows"], result
     assert result["devices"] == [2] and result["steps"] == [5, 10], result
     assert result["leaves"] > 0 and result["equal"], result
 
@@ -170,6 +177,6 @@ def test_pmm_presents_cpu_devices_unless_distributed(monkeypatch, argv, expected
 
     calls = []
     monkeypatch.setattr(cpu_devices, "use_cpu_devices", lambda count=None: calls.append(count))
-    monkeypatch.setattr(command, "cmd_train", lambda args: 0)  # the branch only, no training
+    monkeypatch.setattr(command, "cmd_train", lambda args: calls.append("train") or 0)  # the branch only
     assert cli.main(argv) == 0
-    assert calls == expected
+    assert calls == [*expected, "train"]  # the count is set before the command runs
