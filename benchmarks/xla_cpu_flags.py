@@ -55,6 +55,10 @@ The two flags on top of two devices (a later session, ``--models digits_unet --r
 Against two devices alone, round by round, onednn gave 0.94 / 0.81 / 1.00 and xnnpack 1.08 / 0.75 / 0.79: onednn
 from no gain to 19% faster, xnnpack slower in one round; one run of three rounds, too inconsistent to set either, so
 pmm_ppl still sets no flags.
+
+More devices than cores (the same session, ``--models digits_unet --rounds 3 --repeats 3 --steps 8 --flags
+xla_force_host_platform_device_count=2 xla_force_host_platform_device_count=4``, on 2 cores), median ratio to one
+device: two devices 0.653 (0.613, 0.776, 0.653), four 0.898 (0.898, 1.183, 0.880): no more than one per core.
 """
 
 from __future__ import annotations

@@ -201,8 +201,9 @@ that whole extra cost: in a scratch copy of the code with none (``ns_steps=0``: 
 took AdamW's time (89.7 against 89.4 ms; 114.1 with five; one interleaved run).  They run on 23 small matrices one
 by one, 12 distinct shapes.  Stacking the matrices of each shape into one batched iteration (a scratch prototype
 around the same ``optax.contrib.muon``, equal weights after a step) took 0.890x the step (minima 0.951) here, but
-1.089x (minima 1.026) for ``shakespeare_chars``, whose 24 matrices have 2 shapes (one interleaved run each): no
-clear gain, not kept.
+1.089x (minima 1.026) for ``shakespeare_chars``, whose 24 matrices have 2 shapes (one interleaved run each); in a
+later run here, grouped 0.931x (minima 0.950), and with each stack split over the two devices (a sharding constraint,
+each device orthogonalising its half) 0.990x (minima 0.913): no clear gain, not kept.
 """
 
 import dataclasses
