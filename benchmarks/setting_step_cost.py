@@ -33,14 +33,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True, help="a model name in models/ or a .py file path")
     ap.add_argument("--set", dest="overrides", required=True, help="JSON overrides for the model's spec()")
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--repeats", type=int_at_least(1), default=7)
+    ap.add_argument("--steps", type=int_at_least(1), default=10)
     ap.add_argument("--cpu-devices", type=int_at_least(1), default=None,
                     help="the CPU as this many JAX devices (default: one per core, as `pmm train`)")
     args = ap.parse_args()
-    for option in ("repeats", "steps"):
-        if getattr(args, option) < 1:
-            ap.error(f"--{option} must be at least 1, got {getattr(args, option)}")
     use_cpu_devices(args.cpu_devices)  # as `pmm train` does; before the first JAX computation
     try:
         overrides = json.loads(args.overrides)

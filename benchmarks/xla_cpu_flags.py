@@ -70,6 +70,8 @@ import statistics
 import subprocess
 import sys
 
+from pmm_ppl.cli import int_at_least
+
 DEFAULT_FLAGS = ["xla_cpu_use_xnnpack=true", "xla_cpu_use_onednn=true"]
 
 
@@ -99,14 +101,11 @@ def main() -> None:
     ap.add_argument("--flags", nargs="+", default=DEFAULT_FLAGS,
                     help="settings compared with none, each one or more XLA flags without their leading -- "
                          "(argparse would read a value starting with -- as an option of this script)")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--rounds", type=int_at_least(1), default=3)
+    ap.add_argument("--repeats", type=int_at_least(1), default=5)
+    ap.add_argument("--steps", type=int_at_least(1), default=10)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    for option in ("rounds", "repeats", "steps"):
-        if getattr(args, option) < 1:
-            ap.error(f"--{option} must be at least 1, got {getattr(args, option)}")
     if args.child:
         print(json.dumps({m: time_model(m, args.repeats, args.steps) for m in args.models}))
         return
