@@ -13,6 +13,8 @@ from pmm_ppl import get_pair
 from pmm_ppl.nets.carry_revealed import CarryRevealed, RevealedTokenInput
 from pmm_ppl.nets.concentration_input import LogConcentrationInput
 from pmm_ppl.nets.dilated_conv import DilatedConvNet
+from pmm_ppl.nets.hashed_ngram import HashedNgramEmbedding, ngram_buckets, revealed_ids
+from pmm_ppl.nets.hidden_matrices import hidden_matrix_paths
 from pmm_ppl.process.oracles import empirical_oracle
 from pmm_ppl.process.schedules import LogLinearSchedule
 
@@ -112,6 +114,72 @@ def test_dilated_conv_rejects_bad_arguments():
         DilatedConvNet((L,), rngs=rngs(0))
     with pytest.raises(ValueError, match="num_attention"):
         DilatedConvNet((L, K), num_attention=-1, rngs=rngs(0))
+    with pytest.raises(ValueError, match="ngram_buckets: must be a power of two"):
+        DilatedConvNet((L, K), ngram_buckets=1000, rngs=rngs(0))
+    with pytest.raises(ValueError, match="ngram_radii"):
+        DilatedConvNet((L, K), ngram_buckets=64, ngram_radii=(0,), rngs=rngs(0))
+
+
+def _python_bucket(ngram, num_buckets):
+    """The hash of pmm_ppl/nets/hashed_ngram.py in plain Python integers: 32-bit FNV-1a, then the top bits of
+    the Fibonacci product."""
+    h = 2166136261
+    for z in ngram:
+        h = ((h ^ int(z)) * 16777619) % 2**32
+    return ((h * 2654435761) % 2**32) >> (32 - (num_buckets.bit_length() - 1))
+
+
+def test_ngram_buckets_match_a_plain_python_hash_of_the_centred_ngram():
+    ids = np.random.default_rng(0).integers(0, K + 1, size=(2, 17))  # classes and the mask id K
+    for radius, buckets in ((1, 64), (2, 1024), (3, 2**15)):
+        got = np.asarray(ngram_buckets(jnp.asarray(ids), radius, K, buckets))
+        padded = np.pad(ids, ((0, 0), (radius, radius)), constant_values=K + 1)  # K + 1 beyond the ends
+        want = [[_python_bucket(padded[b, i:i + 2 * radius + 1], buckets) for i in range(ids.shape[1])]
+                for b in range(ids.shape[0])]
+        np.testing.assert_array_equal(got, want)
+        assert got.min() >= 0 and got.max() < buckets
+    # spread: the 6^3 = 216 trigrams over 2^15 buckets collide like random draws would (expected ~0.7 pairs)
+    trigrams = np.array(np.meshgrid(*[np.arange(K + 1)] * 3)).reshape(3, -1).T
+    centre = np.asarray(ngram_buckets(jnp.asarray(trigrams), 1, K, 2**15))[:, 1]
+    assert len(set(centre.tolist())) >= len(trigrams) - 3
+
+
+def test_hashed_ngram_embedding_sums_the_table_rows_of_joint_local_contexts():
+    emb = HashedNgramEmbedding(K, 256, (1, 2), 8, init_std=1.0, rngs=rngs(1))
+    ids = jnp.asarray(np.random.default_rng(1).integers(0, K + 1, size=(1, L)))
+    out = emb(ids)
+    want = sum(table.embedding[...][ngram_buckets(ids, r, K, 256)] for r, table in zip((1, 2), emb.tables))
+    np.testing.assert_allclose(np.asarray(out), np.asarray(want), rtol=1e-6)
+    # local: changing position 10 changes the outputs within the largest radius (2) of it and no others
+    changed = emb(ids.at[0, 10].set((ids[0, 10] + 1) % (K + 1)))
+    moved = np.flatnonzero(np.abs(np.asarray(changed - out)).max(-1)[0] > 0)
+    np.testing.assert_array_equal(moved, np.arange(8, 13))
+    # joint, not additive in the neighbours: (a, mask, b) - (a, mask, c) differs from (d, mask, b) - (d, mask, c)
+    centre = lambda a, b: emb(jnp.array([[a, K, b]]))[0, 1]  # noqa: E731
+    assert float(jnp.abs((centre(0, 1) - centre(0, 2)) - (centre(3, 1) - centre(3, 2))).max()) > 0.1
+
+
+def test_revealed_ids_read_the_token_inputs_of_the_noiseless_channel():
+    # the flow's own counts: a position with a count is its data class, one without is the mask id K
+    x = jax.nn.one_hot(jnp.asarray(np.random.default_rng(2).integers(0, K, size=(3, L))), K)
+    A = 1.0
+    mu, _ = _flow_mu(x, A)
+    counts = np.round(np.asarray(mu) * (PAIR.prior_weight + A) - 1.0)
+    want = np.where(counts.sum(-1) > 0, np.asarray(x).argmax(-1), K)
+    assert 0.2 < (want == K).mean() < 0.6  # e^-1 of the positions masked
+    t = jnp.full((3,), SCHED.inverse(A))
+    for input_map in (LogConcentrationInput, RevealedTokenInput):
+        np.testing.assert_array_equal(np.asarray(revealed_ids(input_map(_Probe(), PAIR, SCHED)(mu, t))), want)
+
+
+def test_dilated_conv_with_ngram_tables_is_a_simplex_denoiser_whose_tables_train_under_adamw():
+    net = small_conv(ngram_buckets=128, ngram_radii=(1, 2))
+    mu = jax.nn.softmax(jax.random.normal(jax.random.key(2), (3, L, K)), -1)
+    out = jax.jit(lambda m, t: net(m, t))(mu, jnp.array([0.1, 0.5, 0.9]))
+    np.testing.assert_allclose(np.asarray(out.sum(-1)), 1.0, atol=1e-5)
+    assert [p for p in hidden_matrix_paths(net) if "ngrams" in str(p)] == []  # Muon: only the blocks' matrices
+    plain = small_conv()
+    assert net.ngrams.num_buckets == 128 and plain.ngrams is None
 
 
 class _Probe(nnx.Module):

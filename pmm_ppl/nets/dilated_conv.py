@@ -8,7 +8,8 @@ Shakespeare (batch 16 x 256 characters, masked-token cross-entropy after 300 ste
 Transformer of width 64 still predicts masked characters by their frequencies alone (4.85 bits),
 while a 6-block dilated stack of width 128 already uses the context (3.7 bits).
 
-Tokens: :math:`h_0 = \mu W_{\text{in}} + b_{\text{in}}`.  A masked position's input is all zeros under both
+Tokens: :math:`h_0 = \mu W_{\text{in}} + b_{\text{in}}` (plus, with ``ngram_buckets``, the hashed embeddings of
+the n-grams around each position, :mod:`pmm_ppl.nets.hashed_ngram`).  A masked position's input is all zeros under both
 token input maps (the log concentration :math:`\log a_0 = 0` of a unit prior, or the revealed one-hot), so with
 the default zero initial bias the first LayerNorm sees the zero vector there, whose backward pass scales by
 :math:`1/\sqrt{\epsilon} = 10^3`; through a run of fully masked neighbourhoods (every bias zero keeps
@@ -44,6 +45,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from pmm_ppl.nets.embedding import ConditioningEmbedding
+from pmm_ppl.nets.hashed_ngram import HashedNgramEmbedding, revealed_ids
 from pmm_ppl.nets.heads import apply_head, check_head
 from pmm_ppl.nets.transformer import TransformerBlock
 
@@ -85,6 +87,10 @@ class DilatedConvNet(nnx.Module):
       num_attention, num_heads, attention_mlp_ratio: global self-attention blocks after the convolutions (a
         convolution + attention hybrid), their heads and MLP width (a multiple of ``width``).
       input_bias_std: standard deviation of the input layer's initial bias (0: zeros; see the module docstring).
+      ngram_buckets, ngram_radii, ngram_width: with ``ngram_buckets > 0`` (a power of two), add to the input layer
+        the hashed embeddings of the centred n-grams of radii ``ngram_radii`` (:mod:`pmm_ppl.nets.hashed_ngram`,
+        tables of width ``ngram_width``, default ``width``) of the tokens
+        :func:`~pmm_ppl.nets.hashed_ngram.revealed_ids` reads from the input (0: none).
       emb_dim, head, conditioning, schedule, zero_init_output: as in :class:`~pmm_ppl.nets.mlp.MLP`.
     """
 
@@ -101,6 +107,9 @@ class DilatedConvNet(nnx.Module):
         num_heads: int = 4,
         attention_mlp_ratio: int = 2,
         input_bias_std: float = 0.0,
+        ngram_buckets: int = 0,
+        ngram_radii: Sequence[int] = (1, 2),
+        ngram_width: int | None = None,
         emb_dim: int = 128,
         head: str = "simplex",
         conditioning: str = "time",
@@ -128,6 +137,9 @@ class DilatedConvNet(nnx.Module):
         self.embed = ConditioningEmbedding(emb_dim, kind=conditioning, schedule=schedule, rngs=rngs)
         bias_init = nnx.initializers.normal(input_bias_std) if input_bias_std > 0 else nnx.initializers.zeros_init()
         self.token_in = nnx.Linear(k, width, bias_init=bias_init, rngs=rngs)
+        self.ngrams = (HashedNgramEmbedding(k, ngram_buckets, ngram_radii, width, table_width=ngram_width,
+                                            rngs=rngs) if int(ngram_buckets)
+                       else None)
         self.blocks = nnx.List([
             DilatedConvBlock(width, kernel_size, dilations[i % len(dilations)], mlp_ratio, emb_dim, rngs=rngs)
             for i in range(num_blocks)
@@ -147,6 +159,8 @@ class DilatedConvNet(nnx.Module):
     def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
         emb = jax.nn.silu(self.embed(t))
         h = self.token_in(jnp.asarray(mu, jnp.float32))
+        if self.ngrams is not None:
+            h = h + self.ngrams(revealed_ids(mu))
         for block in (*self.blocks, *self.attention):
             h = block(h, emb)
         return apply_head(self.head, self.token_out(self.norm_out(h)))
