@@ -190,6 +190,26 @@ def test_mismatched_checkpoint_is_a_clear_error(tmp_path):
         load_trained(tiny_spec(width=48), tmp_path)
 
 
+def test_a_recorded_net_must_have_the_same_layers(tmp_path):
+    # within a recorded "net" section an attribute the checkpoint lacks is tolerated (an older library version),
+    # a layer is not: e.g. n-gram tables added to a model since would otherwise fail inside the restore
+    def write(net):
+        (tmp_path / "spec.json").write_text(json.dumps({"model": "m", **({"net": net} if net else {})}))
+
+    root, linear = {"class": "Net", "width": 8}, {"class": "Linear"}
+    write({"root": root, "root/old": linear})
+    ckpt.check_spec(tmp_path, {"model": "m", "net": {"root": {**root, "new_attribute": 1}, "root/old": linear}},
+                    if_recorded=("net",))
+    added = {"model": "m", "net": {"root": root, "root/old": linear, "root/ngrams": {"class": "HashedNgramEmbedding"}}}
+    with pytest.raises(ckpt.CheckpointError,
+                       match=r"different model \(net\.root/ngrams\.class: checkpoint has None, now 'HashedNgram"):
+        ckpt.check_spec(tmp_path, added, if_recorded=("net",))
+    with pytest.raises(ckpt.CheckpointError, match=r"net\.root/old\.class: checkpoint has 'Linear', now None"):
+        ckpt.check_spec(tmp_path, {"model": "m", "net": {"root": root}}, if_recorded=("net",))
+    write(None)  # a run from before the net was recorded: nothing to compare
+    ckpt.check_spec(tmp_path, added, if_recorded=("net",))
+
+
 def test_a_changed_objective_still_loads_but_does_not_resume(tmp_path):
     # the weighting shaped the training, not what the weights mean: a run trained under one objective loads
     # into a spec whose default objective changed since (e.g. shakespeare_chars: ELBO -> cross-entropy), while

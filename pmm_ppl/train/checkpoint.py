@@ -128,6 +128,11 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def _is_module(key: str, recorded: tuple) -> bool:
+    """``key`` names the class of a submodule (``net.<path>.class``) in a section the checkpoint recorded."""
+    return key.endswith(".class") and key.startswith(recorded)
+
+
 #: differences a refused checkpoint's message lists before counting the rest
 MAX_LISTED = 4
 
@@ -141,7 +146,9 @@ def check_spec(run_dir: Path, fingerprint: dict, unrecorded: dict | None = None,
     the key existed, e.g. ``{"log_score": 0.0}``).  The entries under the top-level keys ``if_recorded`` (e.g.
     ``"net"``, the net's settings) are compared one by one where ``spec.json`` has them: a run directory written
     before they were recorded, or by a library version whose layers had other attributes, is not refused for
-    lacking one."""
+    lacking one.  Where such a section is recorded, its submodules (the ``<path>.class`` entries) must be the
+    same on both sides: a net with a layer the checkpoint lacks (e.g. n-gram tables added to a model since) is
+    refused by name, not by the restore."""
     path = run_dir / "spec.json"
     if not path.exists():
         raise CheckpointError(f"{run_dir}: no spec.json; not a pmm run directory")
@@ -151,8 +158,10 @@ def check_spec(run_dir: Path, fingerprint: dict, unrecorded: dict | None = None,
         raise CheckpointError(f"{path}: corrupt ({err})") from err
     want, have = _flat(fingerprint), {**(unrecorded or {}), **_flat(saved)}
     optional = tuple(f"{k}." for k in if_recorded)
+    recorded = tuple(p for p in optional if any(k.startswith(p) for k in have))
     diff = {k: (have.get(k), v) for k, v in want.items()
-            if have.get(k) != v and not (k.startswith(optional) and k not in have)}
+            if have.get(k) != v and not (k.startswith(optional) and k not in have and not _is_module(k, recorded))}
+    diff.update({k: (v, None) for k, v in have.items() if _is_module(k, recorded) and k not in want})
     if diff:
         shown = list(diff.items())[:MAX_LISTED]
         lines = "; ".join(f"{k}: checkpoint has {a!r}, now {b!r}" for k, (a, b) in shown)
