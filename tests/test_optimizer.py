@@ -93,6 +93,9 @@ def test_an_unknown_optimizer_is_refused():
 @pytest.mark.parametrize("build, expected", [
     (lambda r: DilatedConvNet((32, 5), width=16, num_blocks=3, kernel_size=3, dilations=(1, 2), head="simplex", rngs=r),
      {(f"blocks/{i}/{name}/kernel") for i in range(3) for name in ("conv", "proj")}),
+    (lambda r: DilatedConvNet((32, 5), width=16, num_blocks=3, kernel_size=3, dilations=(1, 2), ngram_buckets=64,
+                              ngram_width=4, head="simplex", rngs=r),  # the n-gram tables and projection: AdamW
+     {(f"blocks/{i}/{name}/kernel") for i in range(3) for name in ("conv", "proj")}),
     (lambda r: DilatedConvNet((32, 5), width=16, num_blocks=2, kernel_size=3, dilations=(1,), mlp_ratio=2,
                               num_attention=1, num_heads=2, head="simplex", rngs=r),
      {(f"blocks/{i}/{name}/kernel") for i in range(2) for name in ("conv", "proj", "mlp1", "mlp2")}
@@ -108,7 +111,7 @@ def test_an_unknown_optimizer_is_refused():
       "downsamples/0/conv/kernel", "mid1/conv1/kernel", "mid1/conv2/kernel", "mid2/conv1/kernel", "mid2/conv2/kernel",
       "upsamples/0/conv/kernel"}
      | {f"up_blocks/{i}/{name}/kernel" for i in range(4) for name in ("conv1", "conv2", "skip")}),
-], ids=["conv", "conv_mlp_attention", "mlp", "transformer", "unet"])
+], ids=["conv", "conv_ngrams", "conv_mlp_attention", "mlp", "transformer", "unet"])
 def test_the_declared_hidden_matrices_of_each_net(build, expected):
     """Exactly the blocks' width-to-width kernels: every path is a parameter of the net of rank >= 2 (the
     embedding, time conditioning, attention projections and head are not among them)."""

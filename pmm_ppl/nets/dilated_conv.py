@@ -9,13 +9,13 @@ Transformer of width 64 still predicts masked characters by their frequencies al
 while a 6-block dilated stack of width 128 already uses the context (3.7 bits).
 
 Tokens: :math:`h_0 = \mu W_{\text{in}} + b_{\text{in}}` (plus, with ``ngram_buckets``, the hashed embeddings of
-the n-grams around each position, :mod:`pmm_ppl.nets.hashed_ngram`).  A masked position's input is all zeros under both
-token input maps (the log concentration :math:`\log a_0 = 0` of a unit prior, or the revealed one-hot), so with
-the default zero initial bias the first LayerNorm sees the zero vector there, whose backward pass scales by
-:math:`1/\sqrt{\epsilon} = 10^3`; through a run of fully masked neighbourhoods (every bias zero keeps
-:math:`h = 0`) that compounds per block.  The 9-block Shakespeare net only reaches gradients of :math:`10^8`
-on the input bias at initialisation, which the global-norm clipping absorbs, but a 16-block stack overflowed
-float32 at its second step (measured).  ``input_bias_std > 0`` draws :math:`b_{\text{in}} \sim
+the n-grams around each position, :mod:`pmm_ppl.nets.hashed_ngram`).  A masked position's input is all zeros
+under both token input maps (the log concentration :math:`\log a_0 = 0` of a unit prior, or the revealed
+one-hot), so with the default zero initial bias and no n-gram tables the first LayerNorm sees the zero vector
+there, whose backward pass scales by :math:`1/\sqrt{\epsilon} = 10^3`; through a run of fully masked
+neighbourhoods (every bias zero keeps :math:`h = 0`) that compounds per block.  The 9-block Shakespeare net
+only reaches gradients of :math:`10^8` on the input bias at initialisation, which the global-norm clipping
+absorbs, but a 16-block stack overflowed float32 at its second step (measured).  ``input_bias_std > 0`` draws :math:`b_{\text{in}} \sim
 N(0, \sigma^2 I)` instead (a random mask embedding, as in MDLM), which keeps every gradient moderate.  It is
 not the default because :math:`\sigma = 1` cost the 9-block Shakespeare model 0.058 bits/char (its rows in
 ``models/shakespeare_chars.py``): the bias then swamps the token signal of :math:`\mu W_{\text{in}}` (std about 0.2).
@@ -90,7 +90,9 @@ class DilatedConvNet(nnx.Module):
       ngram_buckets, ngram_radii, ngram_width: with ``ngram_buckets > 0`` (a power of two), add to the input layer
         the hashed embeddings of the centred n-grams of radii ``ngram_radii`` (:mod:`pmm_ppl.nets.hashed_ngram`,
         tables of width ``ngram_width``, default ``width``) of the tokens
-        :func:`~pmm_ppl.nets.hashed_ngram.revealed_ids` reads from the input (0: none).
+        :func:`~pmm_ppl.nets.hashed_ngram.revealed_ids` reads from the input (0: none).  The ids are the revealed
+        tokens only under one of the two token input maps (the log concentration of a unit prior or the revealed
+        one-hot), not on raw :math:`\\mu`.
       emb_dim, head, conditioning, schedule, zero_init_output: as in :class:`~pmm_ppl.nets.mlp.MLP`.
     """
 
@@ -152,9 +154,11 @@ class DilatedConvNet(nnx.Module):
 
     @property
     def receptive_field(self) -> int:
-        """Positions seen by one output: :math:`1 + (k - 1) \\sum_\\ell d_\\ell`."""
+        """Positions seen by one output: :math:`1 + (k - 1) \\sum_\\ell d_\\ell`, plus :math:`2 \\max_r r` with
+        n-gram tables of radii :math:`r`."""
         total = sum(self.dilations[i % len(self.dilations)] for i in range(len(self.blocks)))
-        return 1 + (self.kernel_size - 1) * total
+        ngrams = 2 * max(self.ngrams.radii) if self.ngrams is not None else 0
+        return 1 + (self.kernel_size - 1) * total + ngrams
 
     def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
         emb = jax.nn.silu(self.embed(t))

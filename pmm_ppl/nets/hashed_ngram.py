@@ -15,11 +15,14 @@ to update each step).
 A convolution over per-token embeddings is a sum over the neighbours before its nonlinearity; a table row is a
 free vector for each frequent *joint* context -- e.g. ``"t?e"``, a masked position between ``t`` and ``e`` -- so
 the net gains capacity at the cost of a lookup, not of multiply-adds (the n-gram input embeddings of
-over-tokenised Transformers, here over the revealed/masked pattern of masked diffusion).
+over-tokenised Transformers, here over the revealed/masked pattern of masked diffusion).  An output of a net that
+adds :math:`e` to its input layer sees :math:`2 \max_r r` positions more than the net alone.
 
 :math:`H`: 32-bit FNV-1a over the ids of the n-gram, then Fibonacci hashing, the top :math:`\log_2 B` bits of
-:math:`2654435761\,h \bmod 2^{32}` (:math:`B` a power of two).  Distinct n-grams can share a bucket; frequent
-ones dominate its row.  :func:`ngram_buckets` is the oracle the tests check against a plain-Python hash.
+:math:`2654435761\,h \bmod 2^{32}` (:math:`B` a power of two; FNV-1a's xor-multiply applied per id, not per
+byte).  Distinct n-grams can share a bucket; frequent ones dominate its row.  The tests check
+:func:`ngram_buckets` against the same hash in plain Python integers.  The module records the hash's name
+(``HASH``) among its settings, so tables hashed another way are refused on load.
 """
 
 from __future__ import annotations
@@ -31,11 +34,14 @@ import jax.numpy as jnp
 from flax import nnx
 
 FNV_OFFSET, FNV_PRIME, FIBONACCI = 2166136261, 16777619, 2654435761
+#: the hash of :func:`ngram_buckets`, recorded with a net's settings (:func:`~pmm_ppl.nets.info.net_settings`)
+HASH = "fnv1a32-fibonacci"
 
 
 def ngram_buckets(ids: jax.Array, radius: int, num_classes: int, num_buckets: int) -> jax.Array:
     """Bucket in ``0..num_buckets-1`` of the centred n-gram of ``radius`` at every position of ``ids`` (..., L);
     ``num_classes + 1`` pads the ends."""
+    num_buckets = check_num_buckets(num_buckets)
     ids = jnp.asarray(ids, jnp.uint32)
     length = ids.shape[-1]
     pad = [(0, 0)] * (ids.ndim - 1) + [(radius, radius)]
@@ -57,7 +63,7 @@ def check_num_buckets(num_buckets: int) -> int:
 
 
 class HashedNgramEmbedding(nnx.Module):
-    """``ids`` (B, L) -> (B, L, ``width``): :math:`\\sum_r E_r[H(g^r_i)]` (module docstring).
+    """``ids`` (B, L) -> (B, L, ``width``): :math:`P \\sum_r E_r[H(g^r_i)]` (module docstring).
 
     Args:
       num_classes: K; ids are ``0..K-1`` (revealed) or ``K`` (masked).
@@ -71,11 +77,12 @@ class HashedNgramEmbedding(nnx.Module):
     def __init__(self, num_classes: int, num_buckets: int, radii: Sequence[int], width: int, *,
                  table_width: int | None = None, init_std: float = 0.02, rngs: nnx.Rngs):
         self.num_classes = int(num_classes)
+        self.hash = HASH
         self.num_buckets = check_num_buckets(num_buckets)
         self.radii = tuple(int(r) for r in radii)
         if not self.radii or min(self.radii) < 1:
             raise ValueError(f"ngram_radii: need at least one radius, all >= 1, got {radii}")
-        self.table_width = int(table_width or width)
+        self.table_width = int(width if table_width is None else table_width)
         if self.table_width < 1:
             raise ValueError(f"ngram_width: must be >= 1, got {table_width}")
         self.tables = nnx.List([nnx.Embed(self.num_buckets, self.table_width,
@@ -91,13 +98,20 @@ class HashedNgramEmbedding(nnx.Module):
         return out if self.project is None else self.project(out)
 
 
+#: an input entry above this marks a revealed class (:func:`revealed_ids`)
+REVEALED_ABOVE = 0.5
+
+
 def revealed_ids(features: jax.Array) -> jax.Array:
     """Ids (..., L) of token-denoiser input ``features`` (..., L, K): the class of the largest entry where some
-    entry is positive, ``K`` (masked) where none is.  Under the noiseless channel with a unit prior that is the
-    revealed token: the log concentration :math:`\\log(a_0 + N)` is 0 for an unseen class (:math:`a_0 = 1`) and
-    positive for a counted one; the revealed one-hot is 1 at the class."""
+    entry exceeds 1/2, ``K`` (masked) where none does.  Under the noiseless channel with a unit prior and either
+    token input map that is the revealed token: the log concentration :math:`\\log(a_0 + N)` is at least
+    :math:`\\log 2` for a counted class and 0 for an unseen one (:math:`a_0 = 1`) -- up to rounding, about
+    :math:`10^{-6}` where a sampler updates :math:`\\mu` step by step, which a threshold at 0 would read as a
+    tie won by class 0 -- and the revealed one-hot is 1 at the class, 0 elsewhere.  Other inputs (raw
+    :math:`\\mu`, a noisy channel) give ids that are a fixed function of the input but not the revealed tokens."""
     k = features.shape[-1]
-    return jnp.where(jnp.max(features, -1) > 0, jnp.argmax(features, -1), k)
+    return jnp.where(jnp.max(features, -1) > REVEALED_ABOVE, jnp.argmax(features, -1), k)
 
 
-__all__ = ["HashedNgramEmbedding", "check_num_buckets", "ngram_buckets", "revealed_ids"]
+__all__ = ["HASH", "REVEALED_ABOVE", "HashedNgramEmbedding", "check_num_buckets", "ngram_buckets", "revealed_ids"]
