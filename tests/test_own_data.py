@@ -191,11 +191,13 @@ def test_own_text_gets_the_measured_recipe_of_the_shakespeare_model(tmp_path):
 
     def stack(spec):
         [conv] = [m for _, m in nnx.iter_graph(spec.make_net(0)) if isinstance(m, DilatedConvNet)]
-        return [(b.conv.in_features, b.conv.kernel_size, b.conv.kernel_dilation) for b in conv.blocks]
+        return ([(b.conv.in_features, b.conv.kernel_size, b.conv.kernel_dilation) for b in conv.blocks],
+                (conv.ngrams.num_buckets, conv.ngrams.radii, conv.ngrams.table_width))
 
-    assert stack(own) == stack(shakespeare) == [
-        (recipe.NET["width"], (recipe.NET["kernel_size"],), (recipe.NET["dilations"][i % len(recipe.NET["dilations"])],))
-        for i in range(recipe.NET["num_blocks"])]
+    assert stack(own) == stack(shakespeare) == (
+        [(recipe.NET["width"], (recipe.NET["kernel_size"],), (recipe.NET["dilations"][i % len(recipe.NET["dilations"])],))
+         for i in range(recipe.NET["num_blocks"])],
+        (recipe.NET["ngram_buckets"], recipe.NET["ngram_radii"], recipe.NET["ngram_width"]))
     for spec in (own, shakespeare):
         assert (spec.weighting, spec.log_score, spec.default_sampler) == (
             recipe.OBJECTIVE["weighting"], recipe.OBJECTIVE["log_score"], recipe.SAMPLER)
