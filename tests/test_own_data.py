@@ -117,7 +117,7 @@ def test_text_file_trains_samples_and_evaluates(tmp_path, capsys):
     text = tmp_path / "words.txt"
     text.write_text("the cat sat on a mat; a dog sat on the log. " * 14)  # 616 characters
     run = tmp_path / "run"
-    tiny = json.dumps({"width": 8, "num_blocks": 1, "log_every": 1})
+    tiny = json.dumps({"width": 8, "num_blocks": 1, "ngram_buckets": 64, "log_every": 1})
     assert _train(["--pair", "dirichlet_categorical", "--text", str(text)], run, steps=2, tiny=tiny) == 0
     out = capsys.readouterr().out
     assert "windows of 62 characters (15 distinct)" in out and "the last 10% of the characters" in out

@@ -2,24 +2,24 @@ r"""Dilated residual 1-D convolutions for token sequences: ``mu`` (B, L, K) -> (
 
 A ByteNet/WaveNet-style stack without causality: every block sees a window of neighbouring
 positions, and the dilations ``d_1, ..., d_n`` (cycled over the layers) grow the receptive field to
-:math:`1 + (k - 1)\sum_\ell d_\ell` positions.  For character data on a CPU budget this local
-inductive bias matters more than global attention.  Measured with a plain masked-diffusion loop on
-Shakespeare (batch 16 x 256 characters, masked-token cross-entropy after 300 steps): a 2-layer
-Transformer of width 64 still predicts masked characters by their frequencies alone (4.85 bits),
-while a 6-block dilated stack of width 128 already uses the context (3.7 bits).
+:math:`1 + (k - 1)\sum_\ell d_\ell` positions (:math:`+ 2 \max_r r` with n-gram tables of radii :math:`r`).
+For character data on a CPU budget this local inductive bias matters more than global attention.  Measured with a
+plain masked-diffusion loop on Shakespeare (batch 16 x 256 characters, masked-token cross-entropy after 300 steps):
+a 2-layer Transformer of width 64 still predicts masked characters by their frequencies alone (4.85 bits), while a
+6-block dilated stack of width 128 already uses the context (3.7 bits).
 
 Tokens: :math:`h_0 = \mu W_{\text{in}} + b_{\text{in}}` (plus, with ``ngram_buckets``, the hashed embeddings of
 the n-grams around each position, :mod:`pmm_ppl.nets.hashed_ngram`).  A masked position's input is all zeros
 under both token input maps (the log concentration :math:`\log a_0 = 0` of a unit prior, or the revealed
-one-hot), so with the default zero initial bias and no n-gram tables the first LayerNorm sees the zero vector
-there, whose backward pass scales by :math:`1/\sqrt{\epsilon} = 10^3`; through a run of fully masked
-neighbourhoods (every bias zero keeps :math:`h = 0`) that compounds per block.  The 9-block Shakespeare net
-only reaches gradients of :math:`10^8` on the input bias at initialisation, which the global-norm clipping
-absorbs, but a 16-block stack overflowed float32 at its second step (measured).  ``input_bias_std > 0`` draws :math:`b_{\text{in}} \sim
-N(0, \sigma^2 I)` instead (a random mask embedding, as in MDLM), which keeps every gradient moderate.  It is
-not the default because :math:`\sigma = 1` cost the 9-block Shakespeare model 0.058 bits/char (its rows in
-``models/shakespeare_chars.py``): the bias then swamps the token signal of :math:`\mu W_{\text{in}}` (std about 0.2).
-:math:`\sigma = 0.01` lets a 16-block stack train (step-0 gradient norm 3e3 against 9e10 with the zero bias).
+one-hot), so with the default zero initial bias and no n-gram tables the first LayerNorm sees the zero vector there,
+whose backward pass scales by :math:`1/\sqrt{\epsilon} = 10^3`; through a run of fully masked neighbourhoods (every
+bias zero keeps :math:`h = 0`) that compounds per block.  The 9-block Shakespeare net only reaches gradients of
+:math:`10^8` on the input bias at initialisation, which the global-norm clipping absorbs, but a 16-block stack
+overflowed float32 at its second step (measured).  ``input_bias_std > 0`` draws :math:`b_{\text{in}} \sim N(0,
+\sigma^2 I)` instead (a random mask embedding, as in MDLM), which keeps every gradient moderate.  It is not the
+default because :math:`\sigma = 1` cost the 9-block Shakespeare model 0.058 bits/char (its rows in
+``models/shakespeare_chars.py``): the bias then swamps the token signal of :math:`\mu W_{\text{in}}` (std about
+0.2). :math:`\sigma = 0.01` lets a 16-block stack train (step-0 gradient norm 3e3 against 9e10 with the zero bias).
 
 Each block (pre-LN, adaptive-LayerNorm conditioning as in
 :class:`~pmm_ppl.nets.transformer.Transformer`, modulation initialised to zero):

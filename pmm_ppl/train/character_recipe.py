@@ -7,11 +7,13 @@ command that printed it); :mod:`pmm_ppl.train.own_data` writes the same settings
 Net (``NET``): :class:`~pmm_ppl.nets.dilated_conv.DilatedConvNet` of ``num_blocks`` residual blocks of
 kernel :math:`k`, block :math:`\ell = 1, \dots, n` (:math:`n` = ``num_blocks``) with the dilation :math:`d_\ell`
 taken in turn from the cycle ``dilations``; an output sees :math:`1 + (k - 1)\sum_{\ell=1}^{n} d_\ell` characters
-(:math:`1 + 2 \cdot 6 \cdot (1 + 2) = 37` here).  On a 2-core budget the width is better spent on the nearest
-characters than on reach.  Its input layer adds hashed embeddings of the centred 3- and 5-grams of revealed and
-masked characters (``ngram_buckets`` rows of width ``ngram_width`` per radius in ``ngram_radii``, projected to the
-net's width; :mod:`pmm_ppl.nets.hashed_ngram`): capacity for joint local contexts at the cost of a lookup and of
-updating the tables, about 1.05x the step (measured: ``models/shakespeare_chars.py``, the sixth session's rows).
+(:math:`1 + 2 \cdot 6 \cdot (1 + 2) = 37` here; 41 with the 5-gram tables below).  On a 2-core budget the width is
+better spent on the nearest characters than on reach.  Its input layer adds hashed embeddings of the centred 3- and
+5-grams of revealed and masked characters (``ngram_buckets`` rows of width ``ngram_width`` per radius in
+``ngram_radii``, projected to the net's width; :mod:`pmm_ppl.nets.hashed_ngram`): capacity for joint local contexts
+at the cost of a lookup and of updating the tables: 1.05x the step timed alone, 1.16x per step in a 600 s training
+run (measured: ``models/shakespeare_chars.py``, the sixth session's rows).  Not measured on text other than
+Shakespeare; a small corpus gets the same tables.
 
 Objective (``OBJECTIVE``): per window,
 
@@ -37,7 +39,8 @@ Devices: one on a CPU (``TrainConfig.cpu_data_devices``' default).  A batch of 8
 of a 2-core CPU (:mod:`pmm_ppl.train.cpu_devices`) took 1.15x the time per step of one device, where the image
 U-Nets took 0.62x to 0.65x; batch 16 split over two took 0.97x the time per window of batch 8 on one
 (``benchmarks/setting_step_cost.py --model shakespeare_chars --set '{"batch_size": 16, "cpu_data_devices": 2}'
---repeats 5 --steps 10``, one run: 253 against 130 ms per step).  This net's step gains nothing from the split.
+--repeats 5 --steps 10``, one run: 253 against 130 ms per step).  This net's step gains nothing from the split
+(measured before the n-gram tables, whose update each device would repeat).
 
 Sampler (``SAMPLER``): ancestral, each step reveals a position's token with probability
 :math:`1 - e^{-\alpha}`, drawn from the net's categorical.
