@@ -139,9 +139,9 @@ class DilatedConvNet(nnx.Module):
         self.embed = ConditioningEmbedding(emb_dim, kind=conditioning, schedule=schedule, rngs=rngs)
         bias_init = nnx.initializers.normal(input_bias_std) if input_bias_std > 0 else nnx.initializers.zeros_init()
         self.token_in = nnx.Linear(k, width, bias_init=bias_init, rngs=rngs)
-        self.ngrams = (HashedNgramEmbedding(k, ngram_buckets, ngram_radii, width, table_width=ngram_width,
-                                            rngs=rngs) if int(ngram_buckets)
-                       else None)
+        # one assignment: NNX fixes an attribute as static or data when it is first set (None would be static)
+        self.ngrams = (HashedNgramEmbedding(k, ngram_buckets, ngram_radii, width, table_width=ngram_width, rngs=rngs)
+                       if int(ngram_buckets) else None)
         self.blocks = nnx.List([
             DilatedConvBlock(width, kernel_size, dilations[i % len(dilations)], mlp_ratio, emb_dim, rngs=rngs)
             for i in range(num_blocks)

@@ -50,8 +50,9 @@ def ngram_buckets(ids: jax.Array, radius: int, num_classes: int, num_buckets: in
     for offset in range(2 * radius + 1):
         h = (h ^ padded[..., offset:offset + length]) * jnp.uint32(FNV_PRIME)
     bits = num_buckets.bit_length() - 1
-    return ((h * jnp.uint32(FIBONACCI)) >> jnp.uint32(32 - bits)).astype(jnp.int32) if bits else jnp.zeros_like(
-        ids, jnp.int32)
+    if bits == 0:  # one bucket (a shift by 32 is undefined)
+        return jnp.zeros_like(ids, jnp.int32)
+    return ((h * jnp.uint32(FIBONACCI)) >> jnp.uint32(32 - bits)).astype(jnp.int32)
 
 
 def check_num_buckets(num_buckets: int) -> int:
