@@ -339,6 +339,15 @@ class ConjugatePair(abc.ABC):
     #: whether a datum's law is fixed by its mean (one-hot tokens), so that :meth:`law_from_mean` exists
     mean_determines_law: ClassVar[bool] = False
 
+    #: whether the likelihood of the summed statistic :math:`S` after accuracy :math:`A` depends on the datum
+    #: only through a factor free of :math:`A`, :math:`p(S \mid x, A) = h(S, A)\, g(S, x)`, for every datum of
+    #: the pair's targets (for a token pair: on the simplex): then :math:`E^*[x \mid S, A] = E^*[x \mid S]`
+    #: for every target law on them, and a denoiser given the statistic (e.g.
+    #: :class:`~pmm_ppl.nets.concentration_input.LogConcentrationInput`) need not see the time (e.g.
+    #: ``DilatedConvNet(conditioning="none")``).  Checked against the exact oracle for every registered pair
+    #: (tests/test_pair_properties.py)
+    posterior_free_of_accuracy: ClassVar[bool] = False
+
     def law_from_mean(self, mean: Array) -> Any:
         """The per-coordinate law of a datum with mean ``mean``, for pairs whose data's law is fixed by the
         mean (``mean_determines_law``; e.g. one-hot tokens: the categorical with probabilities ``mean``).

@@ -203,6 +203,13 @@ class DirichletCategorical(_DirichletPrior):
     #: tokens are one-hot, so a position's law is the categorical with probabilities E[x]
     mean_determines_law = True
 
+    #: the counts' likelihood :math:`\prod_c (A\lambda_c)^{N_c} e^{-A\lambda_c} / N_c!` with rates
+    #: :math:`\lambda_c(x) = \epsilon/K + (1-\epsilon)x_c` summing to 1 for every :math:`x` on the simplex (tokens,
+    #: soft labels) is :math:`A^{\sum N} e^{-A} / \prod N_c! \cdot \prod_c \lambda_c(x)^{N_c}`: given the counts, the
+    #: accuracy says nothing more about the token (at every noise; masked diffusion's time-free posterior at noise
+    #: 0).  Off the simplex (other draws of the Poissonised prior) the total rate, and so the posterior, depends on it
+    posterior_free_of_accuracy = True
+
     def law_from_mean(self, mean):
         """A token position with mean :math:`p` (one-hot data): class :math:`k` with probability :math:`p_k`,
         drawn as :math:`e_k`.  With it the ancestral step is the exact per-position step of the token chain:
