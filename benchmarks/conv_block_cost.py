@@ -3,8 +3,9 @@
 The configuration (width, kernel size, dilation cycle, number of blocks, batch size) is read off the model's spec
 and built net (``models/shakespeare_chars.py``), so the figures follow the model.  Times, jitted and warmed up, the forward +
 backward pass of the model's own ``DilatedConvBlock`` stack, ``h + W GELU(Conv_{k,d}(LN(h)(1 + s) + b))``
-(``s, b``: the per-example adaptive-LayerNorm modulation), of the same stack without LayerNorm, modulation and
-GELU, and of the whole inner net, and prints ratios from one run (minimum over repeats):
+(``s, b``: the per-example adaptive-LayerNorm modulation, where the model's net sees the time; without it
+``h + W GELU(Conv_{k,d}(LN(h)))``), of the same stack without LayerNorm, modulation and GELU, and of the whole
+inner net, and prints ratios from one run (minimum over repeats):
 
 * ``elementwise share``: 1 - time(bare blocks: convolution and projection only) / time(the model's blocks) --
   the part of the blocks' time that is not the convolution and the projection;
@@ -108,18 +109,20 @@ def main() -> None:
     from flax import nnx
 
     blocks_def, blocks_state = nnx.split(net.blocks)
-    emb = jax.random.normal(keys[3], (B, net.blocks[0].modulation.in_features))
+    modulation = net.blocks[0].modulation  # None where the net does not see the time (conditioning="none")
+    emb = jnp.zeros((B, 0)) if modulation is None else jax.random.normal(keys[3], (B, modulation.in_features))
 
     def model_blocks_loss(state, h, e):
         for block in nnx.merge(blocks_def, state):
-            h = block(h, e)
+            h = block(h, None if modulation is None else e)
         return (h ** 2).mean()
 
     full = min_time(jax.jit(jax.grad(model_blocks_loss, argnums=(0, 1, 2))), blocks_state, x, emb, repeats=r)
-    copy = min_time(blocks_grad(dilations, conv_f32, layer_norm, jax.nn.gelu, True, False), *args_, repeats=r)
+    copy = min_time(blocks_grad(dilations, conv_f32, layer_norm, jax.nn.gelu, modulation is not None, False), *args_,
+                    repeats=r)
     bare = min_time(blocks_grad(dilations, conv_f32, ident, ident, False, False), *args_, repeats=r)
-    bf16_blocks = min_time(blocks_grad(dilations, conv_bf16_im2col, layer_norm, jax.nn.gelu, True, True), *args_,
-                           repeats=r)
+    bf16_blocks = min_time(blocks_grad(dilations, conv_bf16_im2col, layer_norm, jax.nn.gelu, modulation is not None,
+                                       True), *args_, repeats=r)
 
     from pmm_ppl.train.step import split_net
 

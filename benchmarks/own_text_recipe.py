@@ -13,7 +13,8 @@ difference is paired).  ``new`` is :mod:`pmm_ppl.train.character_recipe`, what `
 into the user's model file; ``old`` is what it wrote before (6 blocks of kernel 5 with dilations 1, 2, 4 at
 width 128, the ELBO weighting without the log score, batch 16, AdamW 3e-3); ``adamw`` (``--recipes adamw new``)
 is the recipe before Muon (AdamW, 1.4e-3, 1024 characters per step); ``muon`` the Muon recipe before the hashed
-n-gram tables (``"ngram_buckets": 0``).  All keep the step budget and
+n-gram tables (``"ngram_buckets": 0``); ``tables`` the recipe with the tables whose net still saw the time
+(``"conditioning": "time"``; now blind to it, exact for this pair).  All keep the step budget and
 decay horizon the plan gives the new batch; that is the old template's too when both reach the 20,000-step cap,
 as on the default corpus, but not on a small one.
 
@@ -54,12 +55,16 @@ from pathlib import Path
 
 #: the own-text settings before pmm_ppl/train/character_recipe.py (the template's defaults then)
 OLD_RECIPE = {"width": 128, "num_blocks": 6, "kernel_size": 5, "dilations": [1, 2, 4], "weighting": "elbo",
-              "log_score": 0, "batch_size": 16, "learning_rate": 3e-3, "optimizer": "adamw", "ngram_buckets": 0}
+              "log_score": 0, "batch_size": 16, "learning_rate": 3e-3, "optimizer": "adamw", "ngram_buckets": 0,
+              "conditioning": "time"}
 #: the recipe before Muon: AdamW at 1024 characters per step (batch 8 of 128), peak rate 1.4e-3, no n-gram tables
-ADAMW_RECIPE = {"optimizer": "adamw", "batch_size": 8, "learning_rate": 1.4e-3, "ngram_buckets": 0}
+ADAMW_RECIPE = {"optimizer": "adamw", "batch_size": 8, "learning_rate": 1.4e-3, "ngram_buckets": 0,
+                "conditioning": "time"}
 #: the recipe before the hashed n-gram tables (pmm_ppl/nets/hashed_ngram.py): Muon at batch 16 of 128
-MUON_RECIPE = {"ngram_buckets": 0}
-RECIPES = {"new": {}, "muon": MUON_RECIPE, "adamw": ADAMW_RECIPE, "old": OLD_RECIPE}
+MUON_RECIPE = {"ngram_buckets": 0, "conditioning": "time"}
+#: the recipe before the net was made blind to the time (pmm_ppl/nets/dilated_conv.py, ``conditioning="none"``)
+TABLES_RECIPE = {"conditioning": "time"}
+RECIPES = {"new": {}, "tables": TABLES_RECIPE, "muon": MUON_RECIPE, "adamw": ADAMW_RECIPE, "old": OLD_RECIPE}
 
 
 def stdlib_corpus(num_chars: int) -> str:

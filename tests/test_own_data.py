@@ -12,6 +12,7 @@ import json
 import numpy as np
 import pytest
 
+from pmm_ppl import get_pair
 from pmm_ppl.cli import main
 from pmm_ppl.conjugate.validation import PMMInputError
 from pmm_ppl.train.own_data import MAX_LEVELS, model_source, plan_own_data, spec_from_source
@@ -186,18 +187,20 @@ def test_own_text_gets_the_measured_recipe_of_the_shakespeare_model(tmp_path):
     text = tmp_path / "book.txt"
     text.write_text("to be or not to be, that is the question. " * 200)  # 8600 characters: windows of 128
     source = model_source(plan_own_data("dirichlet_categorical", text=str(text)))
-    assert "character_recipe import" not in source and repr(recipe.NET) in source
+    assert "character_recipe import" not in source
+    assert repr(recipe.net_for(get_pair("dirichlet_categorical"))) in source
     own, shakespeare = spec_from_source(source), load_spec("shakespeare_chars")
 
     def stack(spec):
         [conv] = [m for _, m in nnx.iter_graph(spec.make_net(0)) if isinstance(m, DilatedConvNet)]
         return ([(b.conv.in_features, b.conv.kernel_size, b.conv.kernel_dilation) for b in conv.blocks],
-                (conv.ngrams.num_buckets, conv.ngrams.radii, conv.ngrams.table_width))
+                (conv.ngrams.num_buckets, conv.ngrams.radii, conv.ngrams.table_width), conv.conditioning)
 
     assert stack(own) == stack(shakespeare) == (
         [(recipe.NET["width"], (recipe.NET["kernel_size"],), (recipe.NET["dilations"][i % len(recipe.NET["dilations"])],))
          for i in range(recipe.NET["num_blocks"])],
-        (recipe.NET["ngram_buckets"], recipe.NET["ngram_radii"], recipe.NET["ngram_width"]))
+        (recipe.NET["ngram_buckets"], recipe.NET["ngram_radii"], recipe.NET["ngram_width"]),
+        "none")  # the Dirichlet-Categorical posterior given the counts is free of the time
     for spec in (own, shakespeare):
         assert (spec.weighting, spec.log_score, spec.default_sampler) == (
             recipe.OBJECTIVE["weighting"], recipe.OBJECTIVE["log_score"], recipe.SAMPLER)

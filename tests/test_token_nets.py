@@ -76,6 +76,40 @@ def test_dilated_conv_shapes_simplex_time_and_any_length():
     assert net(jax.nn.softmax(jnp.zeros((1, 2 * L, K)), -1), jnp.array([0.5])).shape == (1, 2 * L, K)
 
 
+def test_dilated_conv_blind_to_time_ignores_t_and_has_no_time_weights():
+    # conditioning="none": no embedding and no modulation; with every weight moved off its initial value the
+    # output at t = 0.1 and t = 0.9 is the same, where the conditioned net's differs (the test above)
+    net = small_conv(mlp_ratio=2, conditioning="none")
+    assert net.embed is None and all(block.modulation is None for block in net.blocks)
+    nnx.update(net, jax.tree_util.tree_map(lambda v: v + 0.1, nnx.state(net, nnx.Param)))
+    mu = jax.nn.softmax(jax.random.normal(jax.random.key(2), (1, L, K)), -1)
+    np.testing.assert_array_equal(np.asarray(net(mu, jnp.array([0.1]))), np.asarray(net(mu, jnp.array([0.9]))))
+    assert net.receptive_field == small_conv().receptive_field
+    with pytest.raises(ValueError, match="conditioning 'none'"):
+        small_conv(conditioning="none", num_attention=1)
+
+
+def test_the_noiseless_and_noisy_token_posteriors_given_the_counts_are_free_of_time():
+    # why the character recipe's net is blind to t (pmm_ppl/train/character_recipe.py, net_for): the exact
+    # E*[x | counts, A] over 40 one-hot sequences (empirical_oracle, independent of the claim) is the same at
+    # A = 0.5 and A = 3 for the same counts, at noise 0 and 0.2, though 10% revealed leaves it far from x
+    from pmm_ppl.process.oracles import empirical_oracle_at_accuracy
+    from pmm_ppl.train.character_recipe import net_for
+
+    data = jax.nn.one_hot(jax.random.randint(jax.random.key(7), (40, L), 0, K), K)
+    x = data[:2]
+    counts = x * jax.random.bernoulli(jax.random.key(8), 0.1, (2, L))[..., None]
+    for noise in (0.0, 0.2):
+        pair = get_pair("dirichlet_categorical", num_classes=K, noise=noise)
+        oracle = empirical_oracle_at_accuracy(pair, data)
+        low, high = (oracle(pair.mean(pair.state_from_statistic(counts, jnp.full((2,), a))), jnp.full((2,), a))
+                     for a in (0.5, 3.0))
+        np.testing.assert_allclose(np.asarray(low), np.asarray(high), atol=1e-5)
+        assert float(jnp.abs(low - x).max()) > 0.3
+        assert net_for(pair)["conditioning"] == "none"
+    assert net_for(get_pair("gamma_poisson"))["conditioning"] == "time"  # its posterior moves with A
+
+
 def test_dilated_conv_input_bias_keeps_the_gradient_bounded_on_masked_input():
     # a masked position's input is all zeros (log a_0 = 0 for a unit prior); with the default zero input bias
     # every block keeps h = 0 there and each LayerNorm's backward pass scales by 1/sqrt(eps) = 1e3, compounding

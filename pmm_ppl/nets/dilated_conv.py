@@ -29,7 +29,8 @@ Each block (pre-LN, adaptive-LayerNorm conditioning as in
     h \leftarrow h + W_o\,\mathrm{GELU}\big(\mathrm{Conv}_{k, d_\ell}(\mathrm{LN}(h)(1 + s_1) + b_1)\big), \qquad
     h \leftarrow h + \mathrm{MLP}(\mathrm{LN}(h)(1 + s_2) + b_2) \ (\text{if } \texttt{mlp\_ratio} > 0),
 
-with :math:`(b_1, s_1, b_2, s_2) = V_\ell\, e(t)`, zero ("SAME") padding at the sequence ends, then
+with :math:`(b_1, s_1, b_2, s_2) = V_\ell\, e(t)` (all zero with ``conditioning="none"``: a net blind to
+:math:`t`), zero ("SAME") padding at the sequence ends, then
 ``num_attention`` global self-attention blocks (:class:`~pmm_ppl.nets.transformer.TransformerBlock`: the
 convolutions below them carry the positions, so no position embedding), then a final LayerNorm and a
 linear map to K logits per position and the head (``simplex`` by default).
@@ -55,6 +56,7 @@ class DilatedConvBlock(nnx.Module):
     HIDDEN_MATRICES = ("conv", "proj", "mlp1", "mlp2")
 
     def __init__(self, width: int, kernel_size: int, dilation: int, mlp_ratio: int, emb_dim: int, *, rngs: nnx.Rngs):
+        """``emb_dim = 0``: no modulation (a block of a net that does not see the time)."""
         self.norm1 = nnx.LayerNorm(width, use_scale=False, use_bias=False, rngs=rngs)
         self.conv = nnx.Conv(width, width, kernel_size=(kernel_size,), kernel_dilation=(dilation,), padding="SAME",
                              rngs=rngs)
@@ -64,14 +66,22 @@ class DilatedConvBlock(nnx.Module):
             self.norm2 = nnx.LayerNorm(width, use_scale=False, use_bias=False, rngs=rngs)
             self.mlp1 = nnx.Linear(width, mlp_ratio * width, rngs=rngs)
             self.mlp2 = nnx.Linear(mlp_ratio * width, width, rngs=rngs)
-        self.modulation = nnx.Linear(emb_dim, 4 * width, kernel_init=nnx.initializers.zeros_init(), rngs=rngs)
+        self.modulation = (nnx.Linear(emb_dim, 4 * width, kernel_init=nnx.initializers.zeros_init(), rngs=rngs)
+                           if emb_dim else None)
 
-    def __call__(self, h: jax.Array, emb: jax.Array) -> jax.Array:
-        b1, s1, b2, s2 = jnp.split(self.modulation(emb)[:, None, :], 4, axis=-1)
-        h = h + self.proj(jax.nn.gelu(self.conv(self.norm1(h) * (1 + s1) + b1)))
+    def __call__(self, h: jax.Array, emb: jax.Array | None) -> jax.Array:
+        b1 = s1 = b2 = s2 = None
+        if self.modulation is not None:
+            b1, s1, b2, s2 = jnp.split(self.modulation(emb)[:, None, :], 4, axis=-1)
+        h = h + self.proj(jax.nn.gelu(self.conv(modulated(self.norm1(h), s1, b1))))
         if self.mlp_ratio:
-            h = h + self.mlp2(jax.nn.gelu(self.mlp1(self.norm2(h) * (1 + s2) + b2)))
+            h = h + self.mlp2(jax.nn.gelu(self.mlp1(modulated(self.norm2(h), s2, b2))))
         return h
+
+
+def modulated(x: jax.Array, scale: jax.Array | None, shift: jax.Array | None) -> jax.Array:
+    """Adaptive LayerNorm's :math:`x (1 + s) + b`; ``x`` itself without a modulation (``scale`` None)."""
+    return x if scale is None else x * (1 + scale) + shift
 
 
 class DilatedConvNet(nnx.Module):
@@ -93,7 +103,12 @@ class DilatedConvNet(nnx.Module):
         :func:`~pmm_ppl.nets.hashed_ngram.revealed_ids` reads from the input (0: none).  The ids are the revealed
         tokens only under one of the two token input maps (the log concentration of a unit prior or the revealed
         one-hot), not on raw :math:`\\mu`.
-      emb_dim, head, conditioning, schedule, zero_init_output: as in :class:`~pmm_ppl.nets.mlp.MLP`.
+      conditioning: as in :class:`~pmm_ppl.nets.mlp.MLP`, or ``"none"``: the net ignores ``t`` (no embedding, no
+        modulation; the convolution blocks only).  Exact where the net is fed the counts and the pair's posterior
+        given them is free of the accuracy (``posterior_free_of_accuracy``: the Dirichlet-Categorical channel on
+        tokens, at any noise; at noise 0 this is masked diffusion, whose masked tokens' law given the revealed
+        ones does not depend on the time, as MDLM and Ou et al. 2024 use).
+      emb_dim, head, schedule, zero_init_output: as in :class:`~pmm_ppl.nets.mlp.MLP`.
     """
 
     def __init__(
@@ -136,7 +151,13 @@ class DilatedConvNet(nnx.Module):
         self.head = check_head(head)
         self.dilations = dilations
         self.kernel_size = kernel_size
-        self.embed = ConditioningEmbedding(emb_dim, kind=conditioning, schedule=schedule, rngs=rngs)
+        if conditioning == "none" and int(num_attention):
+            raise ValueError("conditioning 'none': the attention blocks (num_attention > 0) are modulated by the "
+                             "time; use conditioning 'time' with them")
+        self.conditioning = conditioning
+        emb_dim = 0 if conditioning == "none" else emb_dim
+        self.embed = (ConditioningEmbedding(emb_dim, kind=conditioning, schedule=schedule, rngs=rngs) if emb_dim
+                      else None)
         bias_init = nnx.initializers.normal(input_bias_std) if input_bias_std > 0 else nnx.initializers.zeros_init()
         self.token_in = nnx.Linear(k, width, bias_init=bias_init, rngs=rngs)
         # one assignment: NNX fixes an attribute as static or data when it is first set (None would be static)
@@ -161,7 +182,7 @@ class DilatedConvNet(nnx.Module):
         return 1 + (self.kernel_size - 1) * total + ngrams
 
     def __call__(self, mu: jax.Array, t: jax.Array) -> jax.Array:
-        emb = jax.nn.silu(self.embed(t))
+        emb = None if self.embed is None else jax.nn.silu(self.embed(t))
         h = self.token_in(jnp.asarray(mu, jnp.float32))
         if self.ngrams is not None:
             h = h + self.ngrams(revealed_ids(mu))

@@ -518,8 +518,11 @@ def model_source(plan: OwnDataPlan) -> str:
                             test_sha=plan.test_sha256, fraction=plan.test_fraction)
     train = json.dumps(plan.train)
     if plan.kind == "text":
+        from pmm_ppl.conjugate.registry import get_pair
+
+        net = recipe.net_for(get_pair(plan.pair, num_classes=plan.data_shape[1]))
         return header + _TEXT_SPEC.format(vocab=plan.vocabulary, length=plan.data_shape[0], pair=plan.pair,
-                                          a_max=plan.a_max, train=train, name=plan.name, net=recipe.NET,
+                                          a_max=plan.a_max, train=train, name=plan.name, net=net,
                                           sampler=recipe.SAMPLER, **recipe.OBJECTIVE)
     lo, hi = plan.levels if plan.levels is not None else (0, 0)
     net = _NETS[plan.net].format(lo=lo, hi=hi, floor="1e-6" if _positive_head(plan.pair) else "None")
