@@ -341,7 +341,9 @@ class ConjugatePair(abc.ABC):
 
     #: whether the likelihood of the summed statistic :math:`S` after accuracy :math:`A` depends on the datum
     #: only through a factor free of :math:`A`, :math:`p(S \mid x, A) = h(S, A)\, g(S, x)`, for every datum of
-    #: the pair's targets (for a token pair: on the simplex): then :math:`E^*[x \mid S, A] = E^*[x \mid S]`
+    #: the pair's targets (for a token pair: on the simplex), where :math:`S` is possible at more than one accuracy
+    #: (a statistic that fixes :math:`A`, as the Dirichlet-Multinomial's total count does, leaves nothing to vary:
+    #: not declared): then :math:`E^*[x \mid S, A] = E^*[x \mid S]`
     #: for every target law on them, and a denoiser given the statistic (e.g.
     #: :class:`~pmm_ppl.nets.concentration_input.LogConcentrationInput`) need not see the time (e.g.
     #: ``DilatedConvNet(conditioning="none")``).  Checked against the exact oracle for every registered pair
