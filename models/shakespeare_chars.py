@@ -225,7 +225,9 @@ session's block without the n-gram tables; "this model" there is the model of it
     shakespeare_chars --set '{"ngram_buckets": 32768, "ngram_width": 112}' --repeats 7 --steps 10``, median; minimum
     1.126), about 800 of the 5450 steps of a 600 s run here; not adopted.  The same command with ``--set
     '{"ngram_buckets": 0}'`` timed the net without tables at 0.870 of the model then: the tables' share of the step
-    is larger on this machine than on the slower one (0.949).
+    is larger on this machine than on the slower one (0.949).  Training-step overhead of this model
+    (``benchmarks/train_step_overhead.py --repeats 5 --steps 20``, all ready models in one run): 0.990 (minima
+    0.998).
 
 The variations of the 6-block model landed within 0.002 of it or worse (one SE is 0.013): the input map,
 stratified times and the optimiser settings tried there did not matter. What the later rows show does: the
