@@ -157,7 +157,7 @@ class DilatedConvNet(nnx.Module):
         if conditioning != "none" and int(emb_dim) < 1:
             raise ValueError(f"emb_dim: a net that sees the time needs emb_dim >= 1, got {emb_dim}")
         self.conditioning = conditioning
-        emb_dim = 0 if conditioning == "none" else int(emb_dim)
+        emb_dim = 0 if conditioning == "none" else int(emb_dim)  # 0: no embedding, blocks without modulation
         self.embed = (ConditioningEmbedding(emb_dim, kind=conditioning, schedule=schedule, rngs=rngs) if emb_dim
                       else None)
         bias_init = nnx.initializers.normal(input_bias_std) if input_bias_std > 0 else nnx.initializers.zeros_init()

@@ -69,7 +69,7 @@ def net_for(pair) -> dict:
     (``posterior_free_of_accuracy``: the Dirichlet-Categorical channel at any noise), so the time would tell the net
     nothing; conditioned on it otherwise.  (A net fed only the revealed one-hot, not the counts, is exact blind to
     the time for one-hot tokens at noise 0, not for soft labels.)"""
-    return {**NET, "conditioning": "none" if getattr(pair, "posterior_free_of_accuracy", False) else "time"}
+    return {**NET, "conditioning": "none" if pair.posterior_free_of_accuracy else "time"}
 
 
 def windows_per_step(length: int) -> int:
