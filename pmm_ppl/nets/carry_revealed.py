@@ -34,6 +34,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from pmm_ppl.conjugate.validation import PMMInputError
+
 
 class RevealedTokenWrapper(nnx.Module):
     """Base of the wrappers that read the counts of the noiseless channel: holds ``inner`` (a token denoiser
@@ -42,7 +44,7 @@ class RevealedTokenWrapper(nnx.Module):
 
     def __init__(self, inner: nnx.Module, pair: Any, schedule: Any):
         if not getattr(pair, "reveals_on_first_count", False):
-            raise ValueError(f"pair: {type(self).__name__} needs a token pair whose first count reveals the token "
+            raise PMMInputError(f"pair: {type(self).__name__} needs a token pair whose first count reveals the token "
                              "(the noiseless Dirichlet-Categorical channel, noise = 0)")
         self.inner = inner
         self.schedule = schedule

@@ -45,6 +45,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from pmm_ppl.conjugate.validation import PMMInputError
 from pmm_ppl.nets.embedding import ConditioningEmbedding
 from pmm_ppl.nets.hashed_ngram import HashedNgramEmbedding, revealed_ids
 from pmm_ppl.nets.heads import apply_head, check_head
@@ -136,26 +137,26 @@ class DilatedConvNet(nnx.Module):
     ):
         data_shape = tuple(int(d) for d in data_shape)
         if len(data_shape) != 2:
-            raise ValueError(f"data_shape: DilatedConvNet needs (L, K), got {data_shape}")
+            raise PMMInputError(f"data_shape: DilatedConvNet needs (L, K), got {data_shape}")
         if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size: must be an odd number >= 1, got {kernel_size}")
+            raise PMMInputError(f"kernel_size: must be an odd number >= 1, got {kernel_size}")
         dilations = tuple(int(d) for d in dilations)
         if not dilations or min(dilations) < 1:
-            raise ValueError(f"dilations: need at least one dilation, all >= 1, got {dilations}")
+            raise PMMInputError(f"dilations: need at least one dilation, all >= 1, got {dilations}")
         if not input_bias_std >= 0:
-            raise ValueError(f"input_bias_std: must be >= 0, got {input_bias_std}")
+            raise PMMInputError(f"input_bias_std: must be >= 0, got {input_bias_std}")
         if int(num_attention) < 0:
-            raise ValueError(f"num_attention: must be >= 0, got {num_attention}")
+            raise PMMInputError(f"num_attention: must be >= 0, got {num_attention}")
         self.data_shape = data_shape
         k = data_shape[1]
         self.head = check_head(head)
         self.dilations = dilations
         self.kernel_size = kernel_size
         if conditioning == "none" and int(num_attention):
-            raise ValueError("conditioning 'none': the attention blocks (num_attention > 0) are modulated by the "
+            raise PMMInputError("conditioning 'none': the attention blocks (num_attention > 0) are modulated by the "
                              "time; use conditioning 'time' with them")
         if conditioning != "none" and int(emb_dim) < 1:
-            raise ValueError(f"emb_dim: a net that sees the time needs emb_dim >= 1, got {emb_dim}")
+            raise PMMInputError(f"emb_dim: a net that sees the time needs emb_dim >= 1, got {emb_dim}")
         self.conditioning = conditioning
         emb_dim = 0 if conditioning == "none" else int(emb_dim)  # 0: no embedding, blocks without modulation
         self.embed = (ConditioningEmbedding(emb_dim, kind=conditioning, schedule=schedule, rngs=rngs) if emb_dim

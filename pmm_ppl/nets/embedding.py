@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from pmm_ppl.conjugate.validation import PMMInputError
+
 CONDITIONING_KINDS = ("time", "log_accuracy")
 _DEFAULT_FREQS = {"time": (1.0, 1000.0), "log_accuracy": (0.05, 50.0)}
 
@@ -40,7 +42,7 @@ _DEFAULT_FREQS = {"time": (1.0, 1000.0), "log_accuracy": (0.05, 50.0)}
 def fourier_features(c: jax.Array, dim: int, min_freq: float, max_freq: float) -> jax.Array:
     """Sinusoidal features of a scalar per example: ``c`` shape ``(B,)`` -> ``(B, dim)`` (``dim`` even)."""
     if dim % 2:
-        raise ValueError(f"dim: Fourier feature dimension must be even, got {dim}")
+        raise PMMInputError(f"dim: Fourier feature dimension must be even, got {dim}")
     half = dim // 2
     if half == 1:
         freqs = jnp.asarray([min_freq], dtype=jnp.float32)
@@ -57,9 +59,9 @@ def conditioning_value(t: jax.Array, kind: str = "time", schedule: Any = None, m
         return t
     if kind == "log_accuracy":
         if schedule is None:
-            raise ValueError("conditioning='log_accuracy' needs a schedule with A(t)")
+            raise PMMInputError("conditioning='log_accuracy' needs a schedule with A(t)")
         return jnp.log(jnp.asarray(schedule.A(t), jnp.float32) + min_accuracy)
-    raise ValueError(f"conditioning: expected one of {CONDITIONING_KINDS}, got {kind!r}")
+    raise PMMInputError(f"conditioning: expected one of {CONDITIONING_KINDS}, got {kind!r}")
 
 
 class AugmentLabel(nnx.Variable):
@@ -82,9 +84,9 @@ class ConditioningEmbedding(nnx.Module):
         rngs: nnx.Rngs,
     ):
         if kind not in CONDITIONING_KINDS:
-            raise ValueError(f"conditioning: expected one of {CONDITIONING_KINDS}, got {kind!r}")
+            raise PMMInputError(f"conditioning: expected one of {CONDITIONING_KINDS}, got {kind!r}")
         if kind == "log_accuracy" and (schedule is None or not hasattr(schedule, "A")):
-            raise ValueError("conditioning='log_accuracy' needs a schedule object with a method A(t)")
+            raise PMMInputError("conditioning='log_accuracy' needs a schedule object with a method A(t)")
         self.kind = kind
         self.schedule = schedule
         self.num_features = 2 * num_frequencies
@@ -92,7 +94,7 @@ class ConditioningEmbedding(nnx.Module):
         self.dense1 = nnx.Linear(self.num_features, dim, rngs=rngs)
         self.dense2 = nnx.Linear(dim, dim, rngs=rngs)
         if isinstance(augment_dim, bool) or not isinstance(augment_dim, int) or augment_dim < 0:
-            raise ValueError(f"augment_dim: must be a whole number >= 0, got {augment_dim!r}")
+            raise PMMInputError(f"augment_dim: must be a whole number >= 0, got {augment_dim!r}")
         self.augment_dim = augment_dim
         if augment_dim:  # W_a = 0 at the start: the net starts as the same function of (mu, t) for every label
             self.augment_proj = nnx.Linear(augment_dim, self.num_features, use_bias=False,
@@ -114,7 +116,7 @@ def set_augment_labels(net: nnx.Module, labels: jax.Array) -> int:
     for _, module in nnx.iter_modules(net):
         if isinstance(module, ConditioningEmbedding) and module.augment_dim:
             if labels.shape[-1] != module.augment_dim:
-                raise ValueError(f"augment: labels have {labels.shape[-1]} entries, the net's embedding takes "
+                raise PMMInputError(f"augment: labels have {labels.shape[-1]} entries, the net's embedding takes "
                                  f"{module.augment_dim}")
             module.augment_label.set_value(jnp.asarray(labels, jnp.float32))
             count += 1

@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from pmm_ppl.conjugate.validation import PMMInputError
+
 FNV_OFFSET, FNV_PRIME, FIBONACCI = 2166136261, 16777619, 2654435761
 #: the hash of :func:`ngram_buckets`, recorded with a net's settings (:func:`~pmm_ppl.nets.info.net_settings`)
 HASH = "fnv1a32-fibonacci"
@@ -56,10 +58,10 @@ def ngram_buckets(ids: jax.Array, radius: int, num_classes: int, num_buckets: in
 
 
 def check_num_buckets(num_buckets: int) -> int:
-    """``num_buckets`` as an int: a power of two >= 1, else ``ValueError``."""
+    """``num_buckets`` as an int: a power of two >= 1, else :class:`~pmm_ppl.conjugate.validation.PMMInputError`."""
     n = int(num_buckets)
     if n < 1 or n & (n - 1):
-        raise ValueError(f"ngram_buckets: must be a power of two (e.g. 32768), got {num_buckets}")
+        raise PMMInputError(f"ngram_buckets: must be a power of two (e.g. 32768), got {num_buckets}")
     return n
 
 
@@ -82,10 +84,10 @@ class HashedNgramEmbedding(nnx.Module):
         self.num_buckets = check_num_buckets(num_buckets)
         self.radii = tuple(int(r) for r in radii)
         if not self.radii or min(self.radii) < 1:
-            raise ValueError(f"ngram_radii: need at least one radius, all >= 1, got {radii}")
+            raise PMMInputError(f"ngram_radii: need at least one radius, all >= 1, got {radii}")
         self.table_width = int(width if table_width is None else table_width)
         if self.table_width < 1:
-            raise ValueError(f"ngram_width: must be >= 1, got {table_width}")
+            raise PMMInputError(f"ngram_width: must be >= 1, got {table_width}")
         self.tables = nnx.List([nnx.Embed(self.num_buckets, self.table_width,
                                           embedding_init=nnx.initializers.normal(init_std), rngs=rngs)
                                 for _ in self.radii])

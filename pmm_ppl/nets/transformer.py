@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from pmm_ppl.conjugate.validation import PMMInputError
 from pmm_ppl.nets.embedding import ConditioningEmbedding
 from pmm_ppl.nets.heads import apply_head, check_head
 
@@ -84,9 +85,9 @@ class Transformer(nnx.Module):
     ):
         data_shape = tuple(int(d) for d in data_shape)
         if len(data_shape) != 2:
-            raise ValueError(f"data_shape: Transformer needs (L, K), got {data_shape}")
+            raise PMMInputError(f"data_shape: Transformer needs (L, K), got {data_shape}")
         if positions not in ("learned", "sinusoidal"):
-            raise ValueError(f"positions: expected 'learned' or 'sinusoidal', got {positions!r}")
+            raise PMMInputError(f"positions: expected 'learned' or 'sinusoidal', got {positions!r}")
         self.data_shape = data_shape
         length, k = data_shape
         self.head = check_head(head)

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from pmm_ppl.conjugate.validation import PMMInputError
 from pmm_ppl.nets.embedding import ConditioningEmbedding
 from pmm_ppl.nets.heads import apply_head, check_head
 
@@ -140,9 +141,9 @@ class UNet(nnx.Module):
         data_shape = tuple(int(d) for d in data_shape)
         self.out_per_pixel = out_per_pixel
         if len(data_shape) not in (2, 3):
-            raise ValueError(f"data_shape: UNet needs (H, W) or (H, W, C), got {data_shape}")
+            raise PMMInputError(f"data_shape: UNet needs (H, W) or (H, W, C), got {data_shape}")
         if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout: must be a rate in [0, 1), got {dropout}")
+            raise PMMInputError(f"dropout: must be a rate in [0, 1), got {dropout}")
         self.data_shape = data_shape
         self.in_channels = data_shape[2] if len(data_shape) == 3 else 1
         self.head = check_head(head)
