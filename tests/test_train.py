@@ -556,6 +556,26 @@ def test_a_run_recorded_before_the_optimizer_setting_resumes_as_adamw(tmp_path):
     assert int(state.step) == 10
 
 
+def test_a_muon_run_recorded_before_its_newton_schulz_settings_resumes_under_the_old_ones(tmp_path):
+    """A Muon run's ``spec.json`` without ``training.muon_ns_steps`` / ``muon_preconditioning`` (written before the
+    settings existed) stands for five steps after Frobenius scaling: it resumes under those and is refused, by name,
+    under others."""
+    train(tiny_spec(max_steps=5, checkpoint_every=5, optimizer="muon"), tmp_path, progress=False)
+    path = tmp_path / "spec.json"
+    saved = json.loads(path.read_text())
+    del saved["training"]["muon_ns_steps"], saved["training"]["muon_preconditioning"]
+    path.write_text(json.dumps(saved))
+    for kw, word in [({"muon_ns_steps": 3}, "training.muon_ns_steps: checkpoint has 5, now 3"),
+                     ({"muon_preconditioning": "schatten"},
+                      "training.muon_preconditioning: checkpoint has 'frobenius', now 'schatten'")]:
+        with pytest.raises(ckpt.CheckpointError, match=word):
+            train(tiny_spec(max_steps=10, checkpoint_every=5, optimizer="muon", **kw), tmp_path, resume=True,
+                  progress=False)
+    state, _ = train(tiny_spec(max_steps=10, checkpoint_every=5, optimizer="muon"), tmp_path, resume=True,
+                     progress=False)
+    assert int(state.step) == 10
+
+
 def test_all_training_rows_are_validated_before_the_first_step(tmp_path, monkeypatch):
     """A NaN in the last row is refused up front (PMMInputError naming the rows), chunk by chunk, and the
     run directory is not created."""

@@ -46,6 +46,10 @@ class TrainConfig:
     weight_decay: float = 1e-4
     clip_norm: float = 1.0
     optimizer: str = "adamw"
+    #: Muon's Newton-Schulz iterations and the scaling before them (``optax.contrib.muon``'s ``ns_steps`` and
+    #: ``preconditioning``; :func:`pmm_ppl.train.step.make_optimizer`); unused under AdamW
+    muon_ns_steps: int = 5
+    muon_preconditioning: str = "frobenius"
     ema_decay: float = 0.999
     ema_warmup: float = 10.0  # EMA decay at step s: min(ema_decay, (1 + s) / (ema_warmup + s))
     max_steps: int = 10_000
@@ -66,6 +70,10 @@ class TrainConfig:
     RUN_CONTROL_FIELDS = ("max_steps", "max_seconds", "checkpoint_every", "log_every", "cpu_data_devices")
     #: the values of ``optimizer`` (:func:`pmm_ppl.train.step.make_optimizer`)
     OPTIMIZERS = ("adamw", "muon")
+    #: the values of ``muon_preconditioning`` (those of ``optax.contrib.muon``)
+    MUON_PRECONDITIONINGS = ("frobenius", "spectral", "aol", "schatten")
+    #: fields read only under one ``optimizer`` (left out of :meth:`trajectory` under any other)
+    OPTIMIZER_ONLY_FIELDS = {"muon_ns_steps": "muon", "muon_preconditioning": "muon"}
 
     def __post_init__(self):
         """Every field is checked when the config is built: a wrong value is a :class:`PMMInputError`
@@ -81,6 +89,10 @@ class TrainConfig:
         check_real_in(self.clip_norm, "clip_norm", 0.0, low_open=True)
         if self.optimizer not in self.OPTIMIZERS:
             raise PMMInputError(f"optimizer: must be one of {', '.join(self.OPTIMIZERS)}, got {self.optimizer!r}")
+        check_whole_number(self.muon_ns_steps, "muon_ns_steps", 1)
+        if self.muon_preconditioning not in self.MUON_PRECONDITIONINGS:
+            raise PMMInputError(f"muon_preconditioning: must be one of {', '.join(self.MUON_PRECONDITIONINGS)}, "
+                                f"got {self.muon_preconditioning!r}")
         check_real_in(self.ema_decay, "ema_decay", 0.0, 1.0, high_open=True)
         check_real_in(self.ema_warmup, "ema_warmup", 0.0, low_open=True)
         _optional(self.max_seconds, lambda v: check_real_in(v, "max_seconds", 0.0, low_open=True))
@@ -92,10 +104,11 @@ class TrainConfig:
 
     def trajectory(self) -> dict:
         """The settings that determine the weights at every step (the data order, the random keys and
-        the optimiser); a run can be resumed exactly only when these are unchanged (and bit for bit only on
-        as many devices as before: ``cpu_data_devices`` changes the order of the gradient's sums, not the step)."""
+        the optimiser, with an optimiser's own settings only under it); a run can be resumed exactly only when these
+        are unchanged (and bit for bit only on as many devices as before: ``cpu_data_devices`` changes the order of the gradient's sums, not the step)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-               if f.name not in self.RUN_CONTROL_FIELDS and f.name != "decay_steps"}
+               if f.name not in self.RUN_CONTROL_FIELDS and f.name != "decay_steps"
+               and self.OPTIMIZER_ONLY_FIELDS.get(f.name, self.optimizer) == self.optimizer}
         out["decay_horizon"] = self.decay_horizon
         return out
 
@@ -203,7 +216,8 @@ class ModelSpec:
     #: (each is what the code did before the entry was recorded, not today's default: a run from before
     #: ``TrainConfig.optimizer`` trained with AdamW whatever a model now sets)
     UNRECORDED_DEFAULTS = {"augment": None, "log_score": 0.0, "train_times": "independent",
-                           "training.optimizer": "adamw"}
+                           "training.optimizer": "adamw", "training.muon_ns_steps": 5,
+                           "training.muon_preconditioning": "frobenius"}
 
     def identity(self) -> dict:
         """What must match for a checkpoint to be loaded into this spec (to sample or evaluate): what the

@@ -84,8 +84,11 @@ def make_optimizer(cfg: TrainConfig, hidden_matrices: frozenset[tuple[str, ...]]
     ``learning_rate``, cosine decay to 5% of it over ``cfg.decay_horizon`` steps):
 
     - ``"adamw"``: AdamW on every parameter.
-    - ``"muon"``: Muon (``optax.contrib.muon`` with its defaults: Nesterov momentum 0.95, five Newton-Schulz steps
-      of the quintic (3.4445, -4.775, 2.0315) after Frobenius scaling) on the net's
+    - ``"muon"``: Muon (``optax.contrib.muon``: Nesterov momentum 0.95, ``cfg.muon_ns_steps`` Newton-Schulz steps
+      of the quintic (3.4445, -4.775, 2.0315) after the scaling ``cfg.muon_preconditioning``: by default five after
+      Frobenius scaling; ``"schatten"`` scales by the Schatten-4 norm :math:`\lVert M M^\top \rVert_F^{1/2}`
+      instead, which lies between the spectral and the Frobenius norm, so the singular values start nearer 1 and
+      fewer steps reach the quintic's band) on the net's
       hidden weight matrices (``hidden_matrices``, from :func:`~pmm_ppl.nets.hidden_matrices.hidden_matrix_paths`),
       AdamW with Nesterov momentum on the rest (embeddings, time conditioning, head, biases, norms).  A hidden matrix :math:`W`
       (:math:`m \times n`) moves by :math:`-\eta_s (0.2 \sqrt{\max(m, n)}\, \mathrm{orth}(M) + \lambda W)`, with
@@ -105,7 +108,8 @@ def make_optimizer(cfg: TrainConfig, hidden_matrices: frozenset[tuple[str, ...]]
             raise PMMInputError(f"optimizer {cfg.optimizer!r}: the net declares no hidden weight matrices (a block class's "
                                 "HIDDEN_MATRICES, pmm_ppl/nets/hidden_matrices.py); use optimizer 'adamw'")
         inner = optax.contrib.muon(schedule, weight_decay=cfg.weight_decay, adam_weight_decay=cfg.weight_decay,
-                                   consistent_rms=MUON_CONSISTENT_RMS,
+                                   consistent_rms=MUON_CONSISTENT_RMS, ns_steps=int(cfg.muon_ns_steps),
+                                   preconditioning=cfg.muon_preconditioning,
                                    muon_weight_dimension_numbers=lambda p: muon_dimension_numbers(p, hidden_matrices))
     return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), inner)
 
