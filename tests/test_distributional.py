@@ -93,6 +93,10 @@ def test_log_score_adds_the_cross_entropy_and_refuses_mean_only_nets():
     plain = process.loss(uniform, jax.random.key(0), x, weighting="elbo")
     scored = process.loss(uniform, jax.random.key(0), x, weighting="elbo", log_score=0.5)
     np.testing.assert_allclose(np.asarray(scored.per_example - plain.per_example), 0.5 * 3 * np.log(4), rtol=1e-5)
+    alone = process.loss(uniform, jax.random.key(0), x, weighting="none", log_score=0.5)  # no regression term
+    np.testing.assert_allclose(np.asarray(alone.per_example), 0.5 * 3 * np.log(4), rtol=1e-5)
+    with pytest.raises(PMMInputError, match="weighting: 'none' leaves only the log score; it needs log_score > 0"):
+        process.loss(uniform, jax.random.key(0), x, weighting="none")
     normal = Process.for_pair(get_pair("normal_normal"))
     with pytest.raises(PMMInputError, match="log_score: needs a denoiser with a per-coordinate posterior"):
         normal.loss(lambda mu, t: mu, jax.random.key(0), jnp.zeros((2, 1)), log_score=1.0)

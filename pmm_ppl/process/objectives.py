@@ -30,6 +30,8 @@ from *which* times were drawn (large for losses whose level varies strongly with
   the diffusion term of the likelihood bound (:mod:`pmm_ppl.process.elbo`).
 * ``"plain"`` -- the unweighted squared error :math:`\lVert x - f \rVert^2`, for every pair
   (also counts and token probabilities: the plain regression baseline).
+* ``"none"`` -- no regression term: the log score below alone (``log_score > 0`` required), e.g. the
+  masked-token cross-entropy of masked-diffusion models without a squared error beside it.
 
 Discrete time (``num_steps=T``): the schedule is discretised (integer accuracies when
 ``pair.accuracy_kind == "integer"``), a step :math:`i \in \{1..T\}` is drawn uniformly per example,
@@ -42,6 +44,7 @@ the state is the flow at the accuracy *before* the step, :math:`A_{i-1}`, and th
 * ``"elbo"`` -- :math:`T\, KL(\pi_{\alpha_i}(\cdot|x) \| \pi_{\alpha_i}(\cdot|f))`, an unbiased estimate
   of the sum of the T step KLs.
 * ``"plain"`` -- :math:`\lVert x - f \rVert^2` as above.
+* ``"none"`` -- none, as above.
 
 The log score (``log_score = w > 0``).  A distributional denoiser also gives a per-coordinate posterior
 :math:`q(x_d \mid \mu_t)` (:mod:`.distributional`: level heads, mixture heads, token pairs whose law is
@@ -72,7 +75,7 @@ from pmm_ppl.process import distributional
 Array = jax.Array
 Denoiser = Callable[[Array, Array], Array]
 
-WEIGHTINGS = ("pmm", "elbo", "plain")
+WEIGHTINGS = ("pmm", "elbo", "plain", "none")
 TIME_DRAWS = ("independent", "stratified")
 
 
@@ -176,6 +179,8 @@ def pmm_loss(
     if times != "independent" and num_steps is not None:
         raise PMMInputError("times: stratified times are for continuous time (num_steps=None)")
     log_score = check_log_score(log_score, pair, denoiser)
+    if weighting == "none" and log_score == 0:
+        raise PMMInputError("weighting: 'none' leaves only the log score; it needs log_score > 0")
     x = jnp.asarray(x, dtype=jnp.result_type(float))
     batch = x.shape[0]
     key_t, key_flow = jax.random.split(key)
@@ -200,6 +205,8 @@ def pmm_loss(
 
     if weighting == "plain":
         per_example = sq_err
+    elif weighting == "none":
+        per_example = jnp.zeros_like(sq_err)
     elif weighting == "pmm":
         if step_alpha is None:  # the gain rate dw(A(t))/dt / C(t), the continuous limit of the step gain
             ones = jnp.ones_like(t)
