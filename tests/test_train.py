@@ -531,6 +531,18 @@ def test_a_checkpoint_loads_under_the_optimizer_it_was_trained_with(tmp_path):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+def test_a_muon_checkpoint_loads_under_other_newton_schulz_settings(tmp_path):
+    """Muon's state has the same structure for any number of Newton-Schulz steps and any scaling, so a run trained
+    with five steps after Frobenius scaling loads (to sample or evaluate) into a spec that now says three after
+    Schatten-4 scaling, with the same weights."""
+    train(tiny_spec(max_steps=5, checkpoint_every=5, optimizer="muon"), tmp_path, progress=False)
+    as_trained = load_trained(tiny_spec(optimizer="muon"), tmp_path)
+    now = load_trained(tiny_spec(optimizer="muon", muon_ns_steps=3, muon_preconditioning="schatten"), tmp_path)
+    for x, y in zip(jax.tree_util.tree_leaves(nnx.state(as_trained, nnx.Param)),
+                    jax.tree_util.tree_leaves(nnx.state(now, nnx.Param))):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
 def test_a_recorded_optimizer_that_is_not_one_is_named(tmp_path):
     """A spec.json whose ``training.optimizer`` is unknown is a corrupt run directory: the error names the file."""
     train(tiny_spec(max_steps=5, checkpoint_every=5), tmp_path, progress=False)

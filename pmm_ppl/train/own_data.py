@@ -323,7 +323,7 @@ def _plan_text(cls, pair, path, sha, test_path, test_sha, fraction) -> OwnDataPl
     num_train = (n if test_tokens is not None else n - max(length, held)) // length
     num_test = (held if test_tokens is not None else max(length, held)) // length
     batch = min(recipe.windows_per_step(length), num_train)
-    train = {**_budget(num_train, batch), "learning_rate": recipe.LEARNING_RATE, "optimizer": recipe.OPTIMIZER,
+    train = {**_budget(num_train, batch), "learning_rate": recipe.LEARNING_RATE, **recipe.OPTIMIZER,
              "ema_warmup": 10.0}
     p = cls(num_classes=len(vocab))
     return OwnDataPlan(pair=pair, kind="text", data=str(path), sha256=sha,

@@ -105,7 +105,8 @@ class TrainConfig:
     def trajectory(self) -> dict:
         """The settings that determine the weights at every step (the data order, the random keys and
         the optimiser, with an optimiser's own settings only under it); a run can be resumed exactly only when these
-        are unchanged (and bit for bit only on as many devices as before: ``cpu_data_devices`` changes the order of the gradient's sums, not the step)."""
+        are unchanged (and bit for bit only on as many devices as before: ``cpu_data_devices`` changes the order of
+        the gradient's sums, not the step)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                if f.name not in self.RUN_CONTROL_FIELDS and f.name != "decay_steps"
                and self.OPTIMIZER_ONLY_FIELDS.get(f.name, self.optimizer) == self.optimizer}
