@@ -118,6 +118,8 @@ CASES = [
      ["checkpoint_every"], None),
     ("a net setting the net refuses", ["train", "digits_unet", "--run-dir", "new", "--set", '{"dropout": 1.5}'],
      ["dropout", "[0, 1)"], None),
+    ("the cross-entropy objective without its log score", ["train", "shakespeare_chars", "--run-dir", "new", "--set",
+                                                           '{"log_score": 0}'], ["'none'", "log_score > 0"], None),
     ("unknown Muon preconditioning", ["train", "toy2d_normal", "--run-dir", "new", "--set",
                                       '{"muon_preconditioning": "svd"}'], ["muon_preconditioning", "schatten"], None),
     ("--steps 0", ["train", "toy2d_normal", "--run-dir", "new", "--steps", "0"], ["--steps", ">= 1"], None),

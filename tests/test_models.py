@@ -7,6 +7,7 @@ import numpy as np
 from flax import nnx
 import pytest
 
+from pmm_ppl.process.objectives import WEIGHTINGS
 from pmm_ppl.train.models import list_models, load_spec
 from pmm_ppl.train.spec import ModelSpec
 
@@ -20,7 +21,7 @@ def test_models_are_listed():
 def test_model_spec_builds_and_net_runs(name):
     spec = load_spec(name)
     assert isinstance(spec, ModelSpec) and spec.description
-    assert spec.weighting in ("pmm", "elbo", "plain")
+    assert spec.weighting in WEIGHTINGS
     net = spec.make_net(0)
     state = spec.pair.init((2,) + tuple(spec.data_shape[: len(spec.data_shape) - spec.pair.event_ndim]))
     # one compiled forward pass (eagerly, a U-Net dispatches and compiles op by op: 10-20 s)

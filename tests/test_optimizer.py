@@ -75,8 +75,8 @@ def test_muon_orthogonalises_the_hidden_matrices_and_leaves_the_rest_to_adamw(we
 
 def _newton_schulz(g: np.ndarray, steps: int, preconditioning: str) -> np.ndarray:
     """Muon's orthogonalisation in float64, written from its definition (Jordan 2024; Schatten-4 scaling as in
-    Boissin et al. 2025): the wide view X of ``g``, scaled by its Frobenius norm or by its Schatten-4 norm
-    ||X X^T||_F^(1/2), then ``steps`` times X <- a X + (b A + c A^2) X with A = X X^T."""
+    Grishina et al. 2025, arXiv 2506.10935): the wide view X of ``g``, scaled by its Frobenius norm or by its
+    Schatten-4 norm ||X X^T||_F^(1/2), then ``steps`` times X <- a X + (b A + c A^2) X with A = X X^T."""
     a, b, c = 3.4445, -4.775, 2.0315
     x = g.T if g.shape[0] > g.shape[1] else g
     if preconditioning == "frobenius":
@@ -92,8 +92,8 @@ def _newton_schulz(g: np.ndarray, steps: int, preconditioning: str) -> np.ndarra
 @pytest.mark.parametrize("steps, preconditioning", [(5, "frobenius"), (3, "schatten"), (2, "schatten")])
 def test_muon_takes_its_newton_schulz_settings(steps, preconditioning):
     """``muon_ns_steps`` and ``muon_preconditioning`` reach the orthogonalisation: the hidden kernel's first update
-    is -lr 0.2 sqrt(24) NS(G) with NS the iteration written out in float64 (atol 1e-3 on entries of about 0.2:
-    float32 rounding grows through the quintic), and the three settings
+    is -lr 0.2 sqrt(24) NS(G) (no weight decay) with NS the iteration written out in float64 (atol 1e-3 on entries
+    of about 0.2: float32 rounding grows through the quintic), and the three settings
     give updates that differ by more than 1% of their norm (so the comparison tells them apart)."""
     params = _params()
     grads = jax.tree_util.tree_map(lambda x: jax.random.normal(jax.random.key(7), x.shape), params)
@@ -104,7 +104,7 @@ def test_muon_takes_its_newton_schulz_settings(steps, preconditioning):
         return -np.asarray(updates["blocks"][0]["conv"]["kernel"]).reshape(24, 16) / (LR * MUON_CONSISTENT_RMS
                                                                                        * np.sqrt(24))
 
-    got = moved(_config(optimizer="muon", muon_ns_steps=steps, muon_preconditioning=preconditioning))
+    got = moved(_config(optimizer="muon", muon_ns_steps=steps, muon_preconditioning=preconditioning, weight_decay=0.0))
     np.testing.assert_allclose(got, _newton_schulz(g, steps, preconditioning), atol=1e-3)
     for other in {(5, "frobenius"), (3, "schatten"), (2, "schatten")} - {(steps, preconditioning)}:
         assert np.linalg.norm(got - _newton_schulz(g, *other)) > 1e-2 * np.linalg.norm(got)

@@ -534,7 +534,8 @@ def test_a_checkpoint_loads_under_the_optimizer_it_was_trained_with(tmp_path):
 def test_a_muon_checkpoint_loads_under_other_newton_schulz_settings(tmp_path):
     """Muon's state has the same structure for any number of Newton-Schulz steps and any scaling, so a run trained
     with five steps after Frobenius scaling loads (to sample or evaluate) into a spec that now says three after
-    Schatten-4 scaling, with the same weights."""
+    Schatten-4 scaling: what this guards is that the restore does not raise (the weights are then those of the
+    checkpoint by construction)."""
     train(tiny_spec(max_steps=5, checkpoint_every=5, optimizer="muon"), tmp_path, progress=False)
     as_trained = load_trained(tiny_spec(optimizer="muon"), tmp_path)
     now = load_trained(tiny_spec(optimizer="muon", muon_ns_steps=3, muon_preconditioning="schatten"), tmp_path)

@@ -45,7 +45,7 @@ class RevealedTokenWrapper(nnx.Module):
     def __init__(self, inner: nnx.Module, pair: Any, schedule: Any):
         if not getattr(pair, "reveals_on_first_count", False):
             raise PMMInputError(f"pair: {type(self).__name__} needs a token pair whose first count reveals the token "
-                             "(the noiseless Dirichlet-Categorical channel, noise = 0)")
+                                "(the noiseless Dirichlet-Categorical channel, noise = 0)")
         self.inner = inner
         self.schedule = schedule
         self.pair = pair

@@ -154,7 +154,7 @@ class DilatedConvNet(nnx.Module):
         self.kernel_size = kernel_size
         if conditioning == "none" and int(num_attention):
             raise PMMInputError("conditioning 'none': the attention blocks (num_attention > 0) are modulated by the "
-                             "time; use conditioning 'time' with them")
+                                "time; use conditioning 'time' with them")
         if conditioning != "none" and int(emb_dim) < 1:
             raise PMMInputError(f"emb_dim: a net that sees the time needs emb_dim >= 1, got {emb_dim}")
         self.conditioning = conditioning

@@ -117,7 +117,7 @@ def set_augment_labels(net: nnx.Module, labels: jax.Array) -> int:
         if isinstance(module, ConditioningEmbedding) and module.augment_dim:
             if labels.shape[-1] != module.augment_dim:
                 raise PMMInputError(f"augment: labels have {labels.shape[-1]} entries, the net's embedding takes "
-                                 f"{module.augment_dim}")
+                                    f"{module.augment_dim}")
             module.augment_label.set_value(jnp.asarray(labels, jnp.float32))
             count += 1
     return count

@@ -119,6 +119,15 @@ def check_log_score(log_score: Any, pair: ConjugatePair, denoiser: Any = None) -
     return float(log_score)
 
 
+def check_weighting(weighting: Any, log_score: float = 0.0) -> str:
+    """``weighting``: one of ``WEIGHTINGS``; ``"none"`` only with ``log_score > 0`` (else there is no loss)."""
+    if weighting not in WEIGHTINGS:
+        raise PMMInputError(f"weighting: expected one of {WEIGHTINGS}, got {weighting!r}")
+    if weighting == "none" and not log_score > 0:
+        raise PMMInputError("weighting: 'none' leaves only the log score; it needs log_score > 0")
+    return weighting
+
+
 def draw_times(key: Array, batch: int, times: str = "independent", dtype: Any = jnp.float32) -> Array:
     """``(B,)`` training times, each :math:`U(0, 1)`: independent, or stratified over the batch,
     :math:`t_i = (u + i/B) \bmod 1` (see the module docstring)."""
@@ -179,8 +188,7 @@ def pmm_loss(
     if times != "independent" and num_steps is not None:
         raise PMMInputError("times: stratified times are for continuous time (num_steps=None)")
     log_score = check_log_score(log_score, pair, denoiser)
-    if weighting == "none" and log_score == 0:
-        raise PMMInputError("weighting: 'none' leaves only the log score; it needs log_score > 0")
+    check_weighting(weighting, log_score)
     x = jnp.asarray(x, dtype=jnp.result_type(float))
     batch = x.shape[0]
     key_t, key_flow = jax.random.split(key)
@@ -232,4 +240,5 @@ def pmm_loss(
     return LossOutput(per_example.mean(), per_example, t)
 
 
-__all__ = ["LossOutput", "TIME_DRAWS", "WEIGHTINGS", "check_log_score", "check_times", "draw_times", "pmm_loss"]
+__all__ = ["LossOutput", "TIME_DRAWS", "WEIGHTINGS", "check_log_score", "check_times", "check_weighting", "draw_times",
+           "pmm_loss"]

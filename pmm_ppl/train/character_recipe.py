@@ -29,13 +29,13 @@ and costs nothing) and no regression term (``weighting="none"``), instead of the
 :math:`A'(t) = r / (1 - r t)` per masked token.  Both are proper scores with the minimiser
 :math:`E[x \mid \mu_t]`, but under the ELBO weight (up to :math:`e^{12}`) a batch's gradient is dominated by
 its example with the fewest masked tokens.  The reported figure is the ELBO all the same.  The squared error
-:math:`\lVert \hat x - x \rVert^2` that was added to it before (``weighting="plain"``) cost 0.009 / 0.007
-bits/char at 2000 steps on seeds 0 / 2 (``models/shakespeare_chars.py``, the eighth session's rows).
+:math:`\lVert \hat x - x \rVert^2` that was added to it before (``weighting="plain"``) cost bits/char at a fixed
+number of steps on two seeds (``models/shakespeare_chars.py``, the eighth session's rows).
 
 Optimiser (``OPTIMIZER``): Muon on the blocks' convolution and projection matrices, AdamW on the rest
 (:func:`~pmm_ppl.train.step.make_optimizer`), with three Newton-Schulz steps after Schatten-4 scaling instead of
-optax's five after Frobenius scaling (the same bound at 2000 steps, 2.6379 against 2.6374 bits/char on seed 0, and
-0.93x the step's time: ``models/shakespeare_chars.py``, the eighth session's rows), at the peak ``LEARNING_RATE``
+optax's five after Frobenius scaling (the same bound at a fixed number of steps, and a cheaper step:
+``models/shakespeare_chars.py``, the eighth session's rows), at the peak ``LEARNING_RATE``
 with about ``POSITIONS_PER_STEP`` characters per step (:func:`windows_per_step`: batch 8 of 256, or 16 of
 128), each step clipped to global norm 1.  Under AdamW small, noisy steps beat larger batches in a fixed time
 (batch 4 was best); a Muon step costs more than an AdamW step (the orthogonalisation of 24 small matrices), a cost

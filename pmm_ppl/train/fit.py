@@ -58,8 +58,9 @@ def fit(
     ``train_data``: an array ``(N, ...)`` in the pair's data space, or in a compact stored form that the
     jittable ``encode`` maps to it batch by batch (e.g. token indices -> one-hot).  ``config``: optimiser
     and budget (``max_steps`` / ``max_seconds`` override its limits).  ``weighting``: ``"pmm"``,
-    ``"elbo"`` or ``"plain"`` (:func:`pmm_ppl.process.objectives.pmm_loss`); ``log_score``: weight of the
-    log score of a distributional net's per-coordinate posterior (level or mixture heads, tokens).  ``run_dir``: where
+    ``"elbo"``, ``"plain"`` or ``"none"`` (the log score alone; :func:`pmm_ppl.process.objectives.pmm_loss`);
+    ``log_score``: weight of the log score of a distributional net's per-coordinate posterior (level or mixture
+    heads, tokens).  ``run_dir``: where
     checkpoints and metrics go (a temporary directory, removed afterwards, when ``None``); with
     ``resume=True`` training continues from its newest checkpoint.  ``net`` itself is not modified.
     """

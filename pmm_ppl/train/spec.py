@@ -184,10 +184,10 @@ class ModelSpec:
     load_labels: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
 
     def __post_init__(self):
-        from pmm_ppl.process.objectives import check_log_score, check_times
+        from pmm_ppl.process.objectives import check_log_score, check_times, check_weighting
 
         check_whole_number(self.sample_steps, "sample_steps", 1)
-        check_log_score(self.log_score, self.pair)
+        check_weighting(self.weighting, check_log_score(self.log_score, self.pair))
         check_times(self.train_times, "train_times")
         if self.augment is not None and not (callable(self.augment) and hasattr(self.augment, "num_labels")):
             raise PMMInputError(f"augment: needs a callable augment(key, x) -> (x', labels) with num_labels, "
