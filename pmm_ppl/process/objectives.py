@@ -149,8 +149,6 @@ def _check_args(pair: Any, schedule: Any, x: Any, weighting: Any, num_steps: Any
     for attr in ("A", "dA", "discretise"):
         if not hasattr(schedule, attr):
             raise PMMInputError(f"schedule: expected a schedule with A, dA and discretise, got {type(schedule).__name__}")
-    if weighting not in WEIGHTINGS:
-        raise PMMInputError(f"weighting: expected one of {WEIGHTINGS}, got {weighting!r}")
     if weighting == "pmm" and not isinstance(pair, LinearPair):
         raise PMMInputError(f"weighting: 'pmm' needs the step gain of a LinearPair; {type(pair).__name__} is not one")
     if num_steps is not None:
