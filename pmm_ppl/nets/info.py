@@ -51,16 +51,28 @@ def net_settings(module: nnx.Module) -> dict:
     """The settings under which ``module``'s weights mean what they mean: for every submodule (keyed by its
     path, ``"root"`` for the root), its class name and each public attribute of plain type -- numbers, strings,
     booleans, None and tuples of them, e.g. widths, kernel sizes, dilations, a preconditioning's data s.d.
-    Weights, functions, pairs and schedules are left out.  Two nets whose settings differ compute different
-    functions of the same weights even where every weight has the same shape (e.g. another dilation)."""
+    Weights, functions, pairs and schedules are left out, and so are the attributes a class names in
+    ``INFERENCE_ONLY`` (they change what the net returns outside training, not what its weights mean: e.g.
+    :class:`~pmm_ppl.nets.count_prior.CountPrior`'s pool, so a run can be evaluated under another).  Two nets
+    whose settings differ compute different functions of the same weights even where every weight has the same
+    shape (e.g. another dilation)."""
     out = {}
     for path, node in nnx.iter_graph(module):
         if not isinstance(node, nnx.Module):
             continue
         settings = {"class": type(node).__name__}
+        inference_only = getattr(type(node), "INFERENCE_ONLY", ())
         for name, value in sorted(vars(node).items()):
-            plain = _plain(value) if not name.startswith("_") else _NOT_PLAIN
+            plain = _plain(value) if not name.startswith("_") and name not in inference_only else _NOT_PLAIN
             if plain is not _NOT_PLAIN:
                 settings[name] = plain
         out["/".join(str(p) for p in path) or "root"] = settings
     return out
+
+
+def fit_to_data(module: nnx.Module) -> float:
+    """Fits every submodule of ``module`` that fits itself to the training data (its ``fit()``, e.g.
+    :class:`~pmm_ppl.nets.count_prior.CountPrior`'s count tables; built once, then cached) and returns the seconds
+    the fits took: part of training, charged to a run's training-time budget."""
+    return float(sum(node.fit() for _, node in nnx.iter_graph(module)
+                     if isinstance(node, nnx.Module) and callable(getattr(node, "fit", None))))

@@ -163,7 +163,8 @@ def check_spec(run_dir: Path, fingerprint: dict, unrecorded: dict | None = None,
             if have.get(k) != v and not (k.startswith(optional) and k not in have and not _is_module(k, recorded))}
     diff.update({k: (v, None) for k, v in have.items() if _is_module(k, recorded) and k not in want})
     if diff:
-        shown = list(diff.items())[:MAX_LISTED]
+        shown = sorted(diff.items(), key=lambda kv: kv[0].count("/"))[:MAX_LISTED]  # outer layers first: a
+        # wrapper added or removed names itself, not the shifted paths of everything inside it
         lines = "; ".join(f"{k}: checkpoint has {a!r}, now {b!r}" for k, (a, b) in shown)
         lines += f"; and {len(diff) - len(shown)} more" if len(diff) > len(shown) else ""
         model_level = any("." not in k or k.startswith(optional) for k in diff)

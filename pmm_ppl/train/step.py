@@ -155,11 +155,16 @@ DROPOUT_STREAM = 0x64726F70
 def training_view(net: nnx.Module, key: jax.Array) -> nnx.Module:
     """The net as trained: its ``nnx.Dropout`` layers (built ``deterministic=True`` with a ``"dropout"``
     stream, so that evaluation and sampling never drop) switched on, with masks drawn from
-    ``fold_in(key, DROPOUT_STREAM)``.  A net without dropout is returned unchanged."""
-    if not any(isinstance(m, nnx.Dropout) for _, m in nnx.iter_modules(net)):
-        return net
-    nnx.reseed(net, dropout=jax.random.fold_in(key, DROPOUT_STREAM))
-    return nnx.view(net, deterministic=False)
+    ``fold_in(key, DROPOUT_STREAM)``, and every submodule with a ``training_call()`` method told that this call
+    trains (e.g. :class:`~pmm_ppl.nets.count_prior.CountPrior`, whose network then trains without the pool).
+    For a freshly rebuilt net (one training call); a net with neither is returned unchanged."""
+    if any(isinstance(m, nnx.Dropout) for _, m in nnx.iter_modules(net)):
+        nnx.reseed(net, dropout=jax.random.fold_in(key, DROPOUT_STREAM))
+        net = nnx.view(net, deterministic=False)
+    for _, module in nnx.iter_modules(net):
+        if callable(getattr(module, "training_call", None)):
+            module.training_call()
+    return net
 
 
 #: folded into a step's key to give its augmentation key
