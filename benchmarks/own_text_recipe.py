@@ -16,7 +16,8 @@ is the recipe before Muon (AdamW, 1.4e-3, 1024 characters per step); ``muon`` th
 n-gram tables (``"ngram_buckets": 0``); ``tables`` the recipe with the tables whose net still saw the time
 (``"conditioning": "time"``; now blind to it, exact for this pair); ``blind`` the recipe blind to the time
 with Muon's five Newton-Schulz steps after Frobenius scaling (now three after Schatten-4 scaling) and the squared
-error beside the cross-entropy (now the cross-entropy alone).  All keep the step budget and
+error beside the cross-entropy (now the cross-entropy alone); ``uncounted`` the recipe before the count prior
+(``"count_radius": 0``; pmm_ppl/nets/count_prior.py), which every recipe above shares.  All keep the step budget and
 decay horizon the plan gives the new batch; that is the old template's too when both reach the 20,000-step cap,
 as on the default corpus, but not on a small one.
 
@@ -55,16 +56,19 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
+#: the recipe before the count prior (pmm_ppl/nets/count_prior.py); every recipe below shares it
+BEFORE_COUNTS = {"count_radius": 0}
 #: the own-text settings before pmm_ppl/train/character_recipe.py (the template's defaults then)
 OLD_RECIPE = {"width": 128, "num_blocks": 6, "kernel_size": 5, "dilations": [1, 2, 4], "weighting": "elbo",
               "log_score": 0, "batch_size": 16, "learning_rate": 3e-3, "optimizer": "adamw", "ngram_buckets": 0,
-              "conditioning": "time"}
+              "conditioning": "time", **BEFORE_COUNTS}
 #: the recipe before Muon: AdamW at 1024 characters per step (batch 8 of 128), peak rate 1.4e-3, no n-gram tables
 ADAMW_RECIPE = {"optimizer": "adamw", "batch_size": 8, "learning_rate": 1.4e-3, "ngram_buckets": 0,
-                "conditioning": "time", "weighting": "plain"}
+                "conditioning": "time", "weighting": "plain", **BEFORE_COUNTS}
 #: what the recipes below up to ``blind`` shared: Muon as optax sets it (five Newton-Schulz steps after Frobenius
 #: scaling) and the squared error beside the cross-entropy
-BEFORE_CROSS_ENTROPY_ALONE = {"muon_ns_steps": 5, "muon_preconditioning": "frobenius", "weighting": "plain"}
+BEFORE_CROSS_ENTROPY_ALONE = {"muon_ns_steps": 5, "muon_preconditioning": "frobenius", "weighting": "plain",
+                              **BEFORE_COUNTS}
 #: the recipe before the hashed n-gram tables (pmm_ppl/nets/hashed_ngram.py): Muon at batch 16 of 128
 MUON_RECIPE = {"ngram_buckets": 0, "conditioning": "time", **BEFORE_CROSS_ENTROPY_ALONE}
 #: the recipe before the net was made blind to the time (pmm_ppl/nets/dilated_conv.py, ``conditioning="none"``)
@@ -72,8 +76,8 @@ TABLES_RECIPE = {"conditioning": "time", **BEFORE_CROSS_ENTROPY_ALONE}
 #: the recipe before Muon's three Newton-Schulz steps after Schatten-4 scaling and the cross-entropy alone
 #: (pmm_ppl/train/character_recipe.py)
 BLIND_RECIPE = BEFORE_CROSS_ENTROPY_ALONE
-RECIPES = {"new": {}, "blind": BLIND_RECIPE, "tables": TABLES_RECIPE, "muon": MUON_RECIPE, "adamw": ADAMW_RECIPE,
-           "old": OLD_RECIPE}
+RECIPES = {"new": {}, "uncounted": BEFORE_COUNTS, "blind": BLIND_RECIPE, "tables": TABLES_RECIPE,
+           "muon": MUON_RECIPE, "adamw": ADAMW_RECIPE, "old": OLD_RECIPE}
 
 
 def stdlib_corpus(num_chars: int) -> str:

@@ -120,6 +120,8 @@ CASES = [
      ["dropout", "[0, 1)"], None),
     ("the cross-entropy objective without its log score", ["train", "shakespeare_chars", "--run-dir", "new", "--set",
                                                            '{"log_score": 0}'], ["'none'", "log_score > 0"], None),
+    ("a count radius whose keys do not fit", ["train", "shakespeare_chars", "--run-dir", "new", "--set",
+                                              '{"count_radius": 5}'], ["count_radius", "got 5"], None),
     ("unknown Muon preconditioning", ["train", "toy2d_normal", "--run-dir", "new", "--set",
                                       '{"muon_preconditioning": "svd"}'], ["muon_preconditioning", "schatten"], None),
     ("--steps 0", ["train", "toy2d_normal", "--run-dir", "new", "--steps", "0"], ["--steps", ">= 1"], None),

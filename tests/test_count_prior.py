@@ -75,6 +75,16 @@ def test_probs_match_counting_in_plain_python(radius):
     assert probs.min() > 0
 
 
+def test_a_text_shorter_than_some_contexts_gets_tables_all_the_same():
+    """Two classes at radius 4, on a text of 6 tokens: the subsets spanning 8 or 9 positions have no context
+    inside the text (empty blocks); the lookups back off to the subsets that have one."""
+    table = MaskedContextCounts(np.array([0, 1, 0, 1, 0, 1]), 2, 4)
+    p = table.probs(np.array([[0, 2, 0, 1, 2, 1, 0, 2, 2]]))
+    np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-6)
+    assert p[0, 1, 1] > 0.5 and p[0, 4, 0] > 0.5  # between 0s: 1; between 1 and 1: 0
+    LazyCounts(lambda: np.zeros(3, int), 2, 4)  # settings checked without building
+
+
 def test_counts_find_a_deterministic_context():
     """In a text that repeats "0 1 2 3 4", a masked position between 0 and 2 is 1 with probability
     1 - D u / n (u = 1 class seen) plus the backed-off share: above 0.99 for 600 repeats."""

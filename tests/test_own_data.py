@@ -180,6 +180,7 @@ def test_own_text_gets_the_measured_recipe_of_the_shakespeare_model(tmp_path):
     ``pmm_ppl/train/character_recipe.py``; a user's file keeps the values as literals."""
     from flax import nnx
 
+    from pmm_ppl.nets.count_prior import CountPrior
     from pmm_ppl.nets.dilated_conv import DilatedConvNet
     from pmm_ppl.train import character_recipe as recipe
     from pmm_ppl.train.models import load_spec
@@ -201,6 +202,11 @@ def test_own_text_gets_the_measured_recipe_of_the_shakespeare_model(tmp_path):
          for i in range(recipe.NET["num_blocks"])],
         (recipe.NET["ngram_buckets"], recipe.NET["ngram_radii"], recipe.NET["ngram_width"]),
         "none")  # the Dirichlet-Categorical posterior given the counts is free of the time
+    for spec in (own, shakespeare):
+        [prior] = [m for _, m in nnx.iter_graph(spec.make_net(0)) if isinstance(m, CountPrior)]
+        assert (prior.count_radius, prior.count_discount, prior.count_weight) == tuple(recipe.COUNTS.values())
+    assert recipe.counts_for(84, 4_804_352) == recipe.COUNTS
+    assert recipe.counts_for(84, 4_804_353)["count_radius"] == 3 and recipe.counts_for(200, 100)["count_radius"] == 3
     for spec in (own, shakespeare):
         assert (spec.weighting, spec.log_score, spec.default_sampler) == (
             recipe.OBJECTIVE["weighting"], recipe.OBJECTIVE["log_score"], recipe.SAMPLER)

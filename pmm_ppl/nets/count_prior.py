@@ -30,15 +30,15 @@ the geometric mixture of two estimates of the same posterior),
 with ``count_weight`` :math:`\lambda`, and leaves revealed positions to ``inner`` (wrapped in
 :class:`~pmm_ppl.nets.carry_revealed.CarryRevealed`, they are exact).  The pool is a categorical per position, so
 the likelihood bound of the pooled denoiser is as valid as the network's.  The network trains alone (in a training
-call, :meth:`CountPrior.training_call`, the wrapper returns ``inner``'s output): trained through the product
-it learns a correction calibrated to counts of its own training text, which overrates them on new text (measured,
-``models/shakespeare_chars.py``).  The counts hold the local statistics of the whole training text, which a network
+call, :meth:`CountPrior.training_call`, the wrapper returns ``inner``'s output): a network trained through the
+pool learned a correction to counts of its own training text, which overrated them on new text (measured in
+``models/shakespeare_chars.py``, the ninth session's block).  The counts hold the local statistics of the whole training text, which a network
 learns only slowly; the network holds what the counts cannot (smoothing across contexts, reach beyond ``R``).
 
 The tables are numpy arrays on the host, looked up by :func:`jax.pure_callback` (jittable, vmappable, no
 gradient: their input is the integer revealed ids).  They are a function of the model's training text (its
 ``load_data``; the run's spec.json records its SHA-256) and ``(radius, discount)``, built on first use (or by
-:meth:`CountPrior.fit`) and not saved with the net's weights.  No library here counts n-grams with masked,
+:meth:`CountPrior.fit_to_data`) and not saved with the net's weights.  No library here counts n-grams with masked,
 two-sided contexts (NLTK's and KenLM's models are left-to-right), so this one is written out; the tests check it
 against counts in plain Python.
 """
@@ -46,7 +46,6 @@ against counts in plain Python.
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -68,7 +67,7 @@ def context_offsets(radius: int) -> tuple[int, ...]:
 
 def max_count_radius(num_classes: int) -> int:
     r"""The largest radius whose keys fit :class:`MaskedContextCounts`' int64: :math:`K^{2R} \max(2^{2R}, K) <
-    2^{62}` (4 for K <= 107, 3 for K <= 463)."""
+    2^{62}` (4 for K = 37 to 107, 3 for K = 108 to 463)."""
     k, r = int(num_classes), 0
     while _fits(k, r + 1):
         r += 1
@@ -77,6 +76,20 @@ def max_count_radius(num_classes: int) -> int:
 
 def _fits(k: int, r: int) -> bool:
     return float(k) ** (2 * r) * max(2 ** (2 * r), k) < 2.0 ** 62
+
+
+def check_count_settings(num_classes: int, radius: int, discount: float) -> tuple[int, int, float]:
+    """``(K, R, D)`` checked: K >= 2, R >= 0 with keys that fit (:func:`max_count_radius`), D in (0, 1); else
+    :class:`~pmm_ppl.conjugate.validation.PMMInputError` naming the setting."""
+    k, r = int(num_classes), int(radius)
+    if k < 2:
+        raise PMMInputError(f"num_classes: the count tables need at least 2 classes, got {num_classes}")
+    if r < 0 or not _fits(k, r):
+        raise PMMInputError(f"count_radius: must be >= 0 with K^(2R) max(2^(2R), K) < 2^62 (the keys are int64; "
+                            f"K = {k}: at most {max_count_radius(k)}), got {radius}")
+    if not 0.0 < float(discount) < 1.0:
+        raise PMMInputError(f"count_discount: must lie in (0, 1), got {discount}")
+    return k, r, float(discount)
 
 
 class MaskedContextCounts:
@@ -90,19 +103,13 @@ class MaskedContextCounts:
     time the counting took."""
 
     def __init__(self, tokens: Any, num_classes: int, radius: int, discount: float = 0.75):
+        k, r, discount = check_count_settings(num_classes, radius, discount)
         tokens = np.asarray(tokens)
         if tokens.ndim != 1 or tokens.size == 0 or not np.issubdtype(tokens.dtype, np.integer):
             raise PMMInputError(f"tokens: a non-empty 1-D integer array, got shape {tokens.shape} "
                                 f"and dtype {tokens.dtype}")
-        k = int(num_classes)
-        if k < 2 or tokens.min() < 0 or tokens.max() >= k:
+        if tokens.min() < 0 or tokens.max() >= k:
             raise PMMInputError(f"tokens: classes must lie in 0..{k - 1}, got {tokens.min()}..{tokens.max()}")
-        r = int(radius)
-        if r < 0 or not _fits(k, r):
-            raise PMMInputError(f"count_radius: must be >= 0 with K^(2R) max(2^(2R), K) < 2^62 (the keys are int64; "
-                                f"K = {k}), got {radius}")
-        if not 0.0 < float(discount) < 1.0:
-            raise PMMInputError(f"count_discount: must lie in (0, 1), got {discount}")
         t0 = time.perf_counter()
         self.num_classes, self.radius, self.discount = k, r, float(discount)
         self.offsets = context_offsets(r)
@@ -118,16 +125,18 @@ class MaskedContextCounts:
             for j in subset:
                 local += digits[j] * self.base ** j
                 inside &= digits[j] >= 0
-            pair, n = np.unique(local[inside] * k + x[inside], return_counts=True)  # sorted
-            key = pair // k
-            first = np.flatnonzero(np.append(True, key[1:] != key[:-1]))
+            pair, n = np.unique(local[inside] * k + x[inside], return_counts=True)  # sorted; empty if no position
+            key = pair // k  # has every offset of the subset inside the text
+            first = np.flatnonzero(np.append(True, key[1:] != key[:-1])) if len(key) else np.zeros(0, np.int64)
             mask = sum(1 << j for j in subset)
             return (mask, mask * self.span + key[first], np.diff(np.append(first, len(pair))), (pair % k).astype(cls),
                     n.astype(np.float32))
 
         subsets = [s for size in range(len(self.offsets) + 1)
                    for s in itertools.combinations(range(len(self.offsets)), size)]
-        with ThreadPoolExecutor(max_workers=min(len(subsets), os.cpu_count() or 1)) as pool:  # sorting frees the GIL
+        from pmm_ppl.train.cpu_devices import available_cores
+
+        with ThreadPoolExecutor(max_workers=min(len(subsets), available_cores())) as pool:  # sorting frees the GIL
             blocks = list(pool.map(count, subsets))
         blocks.sort(key=lambda b: b[0])  # keys sorted within a block, blocks by their mask: all keys sorted
         self.keys = np.concatenate([b[1] for b in blocks])
@@ -232,9 +241,8 @@ class LazyCounts:
     ``build_seconds``: the time the build took (loading and counting), 0 until it is built."""
 
     def __init__(self, load_tokens: Any, num_classes: int, radius: int, discount: float = 0.75):
-        MaskedContextCounts(np.arange(int(num_classes)), num_classes, radius, discount)  # refuse bad settings now
-        self.load_tokens, self.num_classes, self.radius, self.discount = load_tokens, int(num_classes), int(radius), \
-            float(discount)
+        self.num_classes, self.radius, self.discount = check_count_settings(num_classes, radius, discount)  # now
+        self.load_tokens = load_tokens
         self.table: MaskedContextCounts | None = None
         self.build_seconds = 0.0
 
@@ -264,7 +272,8 @@ class CountPrior(RevealedTokenWrapper):
     Arguments: ``inner``, ``pair``, ``schedule`` as :class:`~pmm_ppl.nets.carry_revealed.RevealedTokenWrapper`;
     ``counts`` of the training tokens; ``count_weight`` in [0, 1] (0: ``inner`` alone, 1: the counts alone).
     The network trains alone, so these settings are not among those its weights are recorded under
-    (``INFERENCE_ONLY``, :func:`~pmm_ppl.nets.info.net_settings`): a run can be evaluated under other ones."""
+    (``INFERENCE_ONLY``, :func:`~pmm_ppl.nets.info.net_settings`): a run can be evaluated under another weight,
+    discount or positive radius (radius 0 leaves the wrapper out, which moves every layer's path)."""
 
     INFERENCE_ONLY = ("count_radius", "count_discount", "count_weight")
 
@@ -281,7 +290,7 @@ class CountPrior(RevealedTokenWrapper):
         then returns ``inner``'s output, so that the network learns the posterior on its own (module docstring)."""
         self._training = True
 
-    def fit(self) -> float:
+    def fit_to_data(self) -> float:
         """Builds the count tables from the training text if they are not built yet; returns the seconds their
         build took (fitting to the data: :func:`~pmm_ppl.nets.info.fit_to_data` charges it to a run's training
         budget)."""

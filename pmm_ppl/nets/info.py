@@ -71,8 +71,8 @@ def net_settings(module: nnx.Module) -> dict:
 
 
 def fit_to_data(module: nnx.Module) -> float:
-    """Fits every submodule of ``module`` that fits itself to the training data (its ``fit()``, e.g.
+    """Fits every submodule of ``module`` that fits itself to the training data (its ``fit_to_data()``, e.g.
     :class:`~pmm_ppl.nets.count_prior.CountPrior`'s count tables; built once, then cached) and returns the seconds
     the fits took: part of training, charged to a run's training-time budget."""
-    return float(sum(node.fit() for _, node in nnx.iter_graph(module)
-                     if isinstance(node, nnx.Module) and callable(getattr(node, "fit", None))))
+    return float(sum(node.fit_to_data() for _, node in nnx.iter_graph(module)
+                     if isinstance(node, nnx.Module) and callable(getattr(node, "fit_to_data", None))))

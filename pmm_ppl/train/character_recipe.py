@@ -18,6 +18,15 @@ posterior given the counts is free of the accuracy (the Dirichlet-Categorical: e
 scored 0.006 / 0.008 bits/char better at 2000 steps (seeds 0 / 2; each below one standard error of a single figure,
 the same sign on both) and saves the time embedding and the blocks' modulation.
 
+Count prior (``COUNTS``): outside training, the net's categorical at each masked position is pooled with the training
+text's smoothed counts of each character given the revealed characters within ``count_radius`` positions on either
+side (:class:`~pmm_ppl.nets.count_prior.CountPrior`: the geometric mixture :math:`q^{1-\lambda} p^{\lambda}`,
+renormalised, with :math:`\lambda` = ``count_weight``).  The counts hold the local statistics of the whole text
+from the start, which a network learns only slowly in a CPU budget; the network trains alone (why, and what the
+counting costs in time and memory: ``models/shakespeare_chars.py``, the ninth session's block).  Counting is part
+of training and is charged to the budget; :func:`counts_for` lowers the radius for a large vocabulary or a long
+text.
+
 Objective (``OBJECTIVE``): per window,
 
 .. math::
@@ -58,6 +67,11 @@ from __future__ import annotations
 #: :class:`~pmm_ppl.nets.dilated_conv.DilatedConvNet` settings
 NET = {"width": 112, "num_blocks": 12, "kernel_size": 3, "dilations": (1, 2), "ngram_buckets": 65536,
        "ngram_radii": (1, 2), "ngram_width": 32}
+#: :class:`~pmm_ppl.nets.count_prior.CountPrior` settings (``count_radius`` 0: no count prior)
+COUNTS = {"count_radius": 4, "count_discount": 0.75, "count_weight": 0.4}
+#: the most contexts (:math:`4^R` per training token) :func:`counts_for` lets a text's count tables hold: Shakespeare's
+#: 4.8 M training characters at radius 4
+MAX_CONTEXTS_COUNTED = 256 * 4_804_352
 #: the :class:`~pmm_ppl.train.spec.ModelSpec` objective fields
 OBJECTIVE = {"weighting": "none", "log_score": 1.0}
 #: the :class:`~pmm_ppl.train.spec.TrainConfig` optimiser fields
@@ -76,6 +90,18 @@ def net_for(pair) -> dict:
     return {**NET, "conditioning": "none" if pair.posterior_free_of_accuracy else "time"}
 
 
+def counts_for(num_classes: int, num_tokens: int) -> dict:
+    """``COUNTS`` with the radius lowered until the count tables' keys fit
+    (:func:`~pmm_ppl.nets.count_prior.max_count_radius`) and :math:`4^R` times ``num_tokens`` (the contexts counted)
+    is at most ``MAX_CONTEXTS_COUNTED``."""
+    from pmm_ppl.nets.count_prior import max_count_radius
+
+    radius = min(COUNTS["count_radius"], max_count_radius(num_classes))
+    while radius and 4 ** radius * int(num_tokens) > MAX_CONTEXTS_COUNTED:
+        radius -= 1
+    return {**COUNTS, "count_radius": radius}
+
+
 def windows_per_step(length: int) -> int:
     """The batch for windows of ``length`` characters: the largest power of two with at most
     ``POSITIONS_PER_STEP`` characters, and at least 1 (a power of two divides evenly over 2^k devices)."""
@@ -83,5 +109,5 @@ def windows_per_step(length: int) -> int:
     return 1 << (n.bit_length() - 1)
 
 
-__all__ = ["LEARNING_RATE", "NET", "OBJECTIVE", "OPTIMIZER", "POSITIONS_PER_STEP", "SAMPLER", "net_for",
-           "windows_per_step"]
+__all__ = ["COUNTS", "LEARNING_RATE", "MAX_CONTEXTS_COUNTED", "NET", "OBJECTIVE", "OPTIMIZER", "POSITIONS_PER_STEP",
+           "SAMPLER", "counts_for", "net_for", "windows_per_step"]

@@ -376,4 +376,6 @@ def load_trained(spec: ModelSpec, run_dir: str | Path, use_ema: bool = True) -> 
     ckpt.check_spec(run_dir, loading_fingerprint(spec, net), **_CHECK)  # the objective may differ
     trained_with = dataclasses.replace(spec.train, optimizer=recorded_optimizer(run_dir))
     state, _ = ckpt.restore(run_dir, init_state(params, make_optimizer(trained_with, hidden_matrix_paths(net))))
-    return rebuild(jax.tree_util.tree_map(jnp.asarray, state.ema if use_ema else state.params))
+    net = rebuild(jax.tree_util.tree_map(jnp.asarray, state.ema if use_ema else state.params))
+    fit_to_data(net)  # e.g. count tables: built now, so that a missing corpus is an error here, not in a callback
+    return net

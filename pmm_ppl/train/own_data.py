@@ -9,7 +9,8 @@ data                       net (a residual MLP over the flattened example, or di
 =========================  =====================================================================
 text (characters)          the pair with ``num_classes`` = the file's characters; dilated 1-D
                            convolutions on windows of characters, revealed positions carried over,
-                           the masked-token cross-entropy, the ancestral sampler: the measured
+                           a count prior of the file's characters (pooled outside training), the
+                           masked-token cross-entropy, the ancestral sampler: the measured
                            recipe of ``models/shakespeare_chars.py``
                            (:mod:`pmm_ppl.train.character_recipe`); log-linear schedule
 whole numbers on a grid    a *level head* (the output is an expectation over the grid's levels
@@ -465,6 +466,7 @@ def spec(**overrides) -> ModelSpec:
     from pmm_ppl.data.text import decode
     from pmm_ppl.nets.carry_revealed import CarryRevealed
     from pmm_ppl.nets.concentration_input import LogConcentrationInput
+    from pmm_ppl.nets.count_prior import CountPrior, LazyCounts, check_count_weight
     from pmm_ppl.nets.dilated_conv import DilatedConvNet
 
     K, LENGTH = len(VOCABULARY), {length}
@@ -473,6 +475,11 @@ def spec(**overrides) -> ModelSpec:
     # the measured recipe of models/shakespeare_chars.py (pmm_ppl/train/character_recipe.py) when this file was written
     conv_defaults = {net!r}
     conv_settings = {{key: overrides.pop(key, default) for key, default in conv_defaults.items()}}
+    count_settings = {{key: overrides.pop(key, default) for key, default in {counts!r}.items()}}
+    check_count_weight(count_settings["count_weight"])
+    reveals = getattr(pair, "reveals_on_first_count", False)
+    counts = (LazyCounts(lambda: load_data()[0], K, count_settings["count_radius"], count_settings["count_discount"])
+              if count_settings["count_radius"] and reveals else None)  # built on first use
     weighting = overrides.pop("weighting", {weighting!r})
     log_score = float(overrides.pop("log_score", {log_score!r}))  # the masked-token cross-entropy
     sampler = overrides.pop("sampler", {sampler!r})
@@ -481,7 +488,9 @@ def spec(**overrides) -> ModelSpec:
     def make_net(seed):
         inner = DilatedConvNet((LENGTH, K), **conv_settings, head="simplex", rngs=nnx.Rngs(init_key(seed)))
         net = LogConcentrationInput(inner, pair, schedule)
-        return CarryRevealed(net, pair, schedule) if getattr(pair, "reveals_on_first_count", False) else net
+        if counts is not None:
+            net = CountPrior(net, pair, schedule, counts, count_settings["count_weight"])
+        return CarryRevealed(net, pair, schedule) if reveals else net
 
     def load_data():
         from pmm_ppl.train.own_data import load_own_text
@@ -521,8 +530,9 @@ def model_source(plan: OwnDataPlan) -> str:
         from pmm_ppl.conjugate.registry import get_pair
 
         net = recipe.net_for(get_pair(plan.pair, num_classes=plan.data_shape[1]))
+        counts = recipe.counts_for(plan.data_shape[1], plan.num_train * plan.data_shape[0])
         return header + _TEXT_SPEC.format(vocab=plan.vocabulary, length=plan.data_shape[0], pair=plan.pair,
-                                          a_max=plan.a_max, train=train, name=plan.name, net=net,
+                                          a_max=plan.a_max, train=train, name=plan.name, net=net, counts=counts,
                                           sampler=recipe.SAMPLER, **recipe.OBJECTIVE)
     lo, hi = plan.levels if plan.levels is not None else (0, 0)
     net = _NETS[plan.net].format(lo=lo, hi=hi, floor="1e-6" if _positive_head(plan.pair) else "None")
