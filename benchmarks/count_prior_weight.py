@@ -9,7 +9,8 @@ model's test windows for each ``--weights`` value with the same key and time dra
     .venv/bin/python benchmarks/count_prior_weight.py --run runs/q/shakespeare_chars_seed2 --seed 2
 
 Measured on shakespeare_chars' seed-2 run of the ninth session (600 s, the default command, 5100 steps; 16 time
-draws per test window, 256 windows; one SE about 0.013), bits/char; the count tables took 62 s to build here:
+draws per test window, 256 windows; one SE about 0.013), bits/char; the count tables took 62 s to build in this
+process (45 s in the training run's first step):
 
     count_weight   0 (the net alone)   0.3      0.4 (the model's)   0.5      1 (the counts alone)
     bits/char      2.5134              2.3703   2.3636              2.3712   2.5429

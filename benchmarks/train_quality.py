@@ -83,6 +83,7 @@ def main() -> None:
         print(f"[{name} seed {seed}] trained {int(state.step)} steps on {devices} {jax.default_backend()} device(s); "
               f"{time.perf_counter() - t0:.0f} s with compilation and"
               f" evaluation; load average {' '.join(open('/proc/loadavg').read().split()[:3])} (1, 5, 15 min)", flush=True)
+        jax.clear_caches()  # compiled programs hold their static arguments, e.g. a token model's count tables (GBs)
     print(f"\n{'model':20s} {'seed':>4s} {'steps':>6s} {'ex/s':>7s} {'bound':>10s} {'nats/ex':>9s} {'+-':>6s} {'per unit':>9s} unit")
     for name, seed, steps, rate, kind, nats, se, per_unit, unit in rows:
         print(f"{name:20s} {seed:4d} {steps:6d} {rate:7.0f} {kind:>10s} {nats:9.2f} {se:6.2f} {per_unit:9.4f} {UNIT_NAMES[unit]}")

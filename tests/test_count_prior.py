@@ -184,7 +184,8 @@ def test_count_prior_pools_the_net_with_the_counts_at_masked_positions():
 
 
 def test_count_prior_refuses_other_class_counts():
-    pair, schedule = DirichletCategorical(num_classes=K + 1, prior_concentration=1.0, noise=0.0), LogLinearSchedule(12.0)
+    pair = DirichletCategorical(num_classes=K + 1, prior_concentration=1.0, noise=0.0)
+    schedule = LogLinearSchedule(12.0)
     net = CountPrior(_Fixed(4, K + 1), pair, schedule, LazyCounts(_text, K, 1))
     with pytest.raises(PMMInputError, match="classes"):
         net(jnp.full((1, 4, K + 1), 1.0 / (K + 1)), jnp.array([0.5]))

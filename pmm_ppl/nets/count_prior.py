@@ -16,8 +16,10 @@ offset:
 
 where :math:`n_S(c)` counts class :math:`c` after the context :math:`x_{i+S}`, :math:`n_S = \sum_c n_S(c)`,
 :math:`u_S` the number of classes with :math:`n_S(c) > 0`, :math:`S^-` is :math:`S` without its farthest offset
-(ties: the later one), and :math:`p_S = p_{S^-}` for a context never seen in training.  Every class keeps mass
-:math:`\ge D\,u / (n K) > 0`.  Offsets beyond either end of the window are not revealed.
+(ties: the later one), and :math:`p_S = p_{S^-}` for a context never seen in training.  Every class keeps positive
+mass (:math:`D\,u / (n K)` at the empty context, times :math:`D\,u_S / n_S` for each seen context backed off
+through; the pool clamps it at 1e-30 before its logarithm).  Offsets beyond either end of the window are not
+revealed.
 
 :class:`CountPrior` pools a token denoiser's categorical with it at masked positions (a logarithmic opinion pool,
 the geometric mixture of two estimates of the same posterior),
@@ -32,8 +34,9 @@ with ``count_weight`` :math:`\lambda`, and leaves revealed positions to ``inner`
 the likelihood bound of the pooled denoiser is as valid as the network's.  The network trains alone (in a training
 call, :meth:`CountPrior.training_call`, the wrapper returns ``inner``'s output): a network trained through the
 pool learned a correction to counts of its own training text, which overrated them on new text (measured in
-``models/shakespeare_chars.py``, the ninth session's block).  The counts hold the local statistics of the whole training text, which a network
-learns only slowly; the network holds what the counts cannot (smoothing across contexts, reach beyond ``R``).
+``models/shakespeare_chars.py``, the ninth session's block).  The counts hold the local statistics of the whole
+training text, which a network learns only slowly; the network holds what the counts cannot (smoothing across
+contexts, reach beyond ``R``).
 
 The tables are numpy arrays on the host, looked up by :func:`jax.pure_callback` (jittable, vmappable, no
 gradient: their input is the integer revealed ids).  They are a function of the model's training text (its
@@ -46,6 +49,7 @@ against counts in plain Python.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -243,6 +247,7 @@ class LazyCounts:
     def __init__(self, load_tokens: Any, num_classes: int, radius: int, discount: float = 0.75):
         self.num_classes, self.radius, self.discount = check_count_settings(num_classes, radius, discount)  # now
         self.load_tokens = load_tokens
+        self._lock = threading.Lock()
         self.table: MaskedContextCounts | None = None
         self.build_seconds = 0.0
 
@@ -253,6 +258,10 @@ class LazyCounts:
         return self is other
 
     def get(self) -> MaskedContextCounts:
+        with self._lock:  # callbacks may run at once (several devices)
+            return self._get()
+
+    def _get(self) -> MaskedContextCounts:
         if self.table is None:
             t0 = time.perf_counter()
             self.table = MaskedContextCounts(np.asarray(self.load_tokens()).reshape(-1), self.num_classes, self.radius,
@@ -319,9 +328,10 @@ class CountPrior(RevealedTokenWrapper):
         if self._training or self.count_weight == 0.0:
             return q
         lam, ids = self.count_weight, self._ids(mu, t)
-        pooled = jax.nn.softmax((1.0 - lam) * jnp.log(jnp.maximum(q, 1e-30)) + lam * jnp.log(self._prior(ids)), -1)
+        log_q, log_p = jnp.log(jnp.maximum(q, 1e-30)), jnp.log(jnp.maximum(self._prior(ids), 1e-30))
+        pooled = jax.nn.softmax((1.0 - lam) * log_q + lam * log_p, -1)
         return jnp.where((ids < mu.shape[-1])[..., None], q, pooled)
 
 
-__all__ = ["CountPrior", "LazyCounts", "MaskedContextCounts", "check_count_weight", "context_offsets",
-           "max_count_radius"]
+__all__ = ["CountPrior", "LazyCounts", "MaskedContextCounts", "check_count_settings", "check_count_weight",
+           "context_offsets", "max_count_radius"]

@@ -313,7 +313,9 @@ def train(
             step += 1
             if step == start_step + 1:  # the training-time budget excludes compilation, not fitting to the data
                 jax.block_until_ready(m["loss"])
-                elapsed0 += fit_to_data(net)  # e.g. count tables (a resumed run builds and charges them again)
+                fit_start = time.perf_counter()  # e.g. count tables (a resumed run builds and charges them again;
+                fit_to_data(net)  # tables built earlier in this process cost nothing now)
+                elapsed0 += time.perf_counter() - fit_start
                 t0 = last_log_t = time.perf_counter() - 1e-3
             if step % cfg.log_every == 0 or step == max_steps:
                 now = time.perf_counter()

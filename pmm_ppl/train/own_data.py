@@ -466,7 +466,7 @@ def spec(**overrides) -> ModelSpec:
     from pmm_ppl.data.text import decode
     from pmm_ppl.nets.carry_revealed import CarryRevealed
     from pmm_ppl.nets.concentration_input import LogConcentrationInput
-    from pmm_ppl.nets.count_prior import CountPrior, LazyCounts, check_count_weight
+    from pmm_ppl.nets.count_prior import CountPrior, LazyCounts, check_count_settings, check_count_weight
     from pmm_ppl.nets.dilated_conv import DilatedConvNet
 
     K, LENGTH = len(VOCABULARY), {length}
@@ -476,6 +476,7 @@ def spec(**overrides) -> ModelSpec:
     conv_defaults = {net!r}
     conv_settings = {{key: overrides.pop(key, default) for key, default in conv_defaults.items()}}
     count_settings = {{key: overrides.pop(key, default) for key, default in {counts!r}.items()}}
+    check_count_settings(K, count_settings["count_radius"], count_settings["count_discount"])
     check_count_weight(count_settings["count_weight"])
     reveals = getattr(pair, "reveals_on_first_count", False)
     counts = (LazyCounts(lambda: load_data()[0], K, count_settings["count_radius"], count_settings["count_discount"])
