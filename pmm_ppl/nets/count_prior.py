@@ -103,8 +103,7 @@ class MaskedContextCounts:
     A context's key is the subset's bit mask :math:`s` (bit :math:`j` for the :math:`j`-th offset of
     :func:`context_offsets`) and its tokens in base :math:`K`: :math:`s\\,K^{2R} + \\sum_{j \\in s}
     x_{o_j} K^j`, one int64 (``radius`` is refused where it would not fit).  Stored as one sorted key array
-    with, per key, the classes seen after it and their counts (compressed sparse rows).  ``build_seconds``: the
-    time the counting took."""
+    with, per key, the classes seen after it and their counts (compressed sparse rows)."""
 
     def __init__(self, tokens: Any, num_classes: int, radius: int, discount: float = 0.75):
         k, r, discount = check_count_settings(num_classes, radius, discount)
@@ -114,7 +113,6 @@ class MaskedContextCounts:
                                 f"and dtype {tokens.dtype}")
         if tokens.min() < 0 or tokens.max() >= k:
             raise PMMInputError(f"tokens: classes must lie in 0..{k - 1}, got {tokens.min()}..{tokens.max()}")
-        t0 = time.perf_counter()
         self.num_classes, self.radius, self.discount = k, r, float(discount)
         self.offsets = context_offsets(r)
         self.base = k
@@ -150,13 +148,6 @@ class MaskedContextCounts:
         self.classes = np.concatenate([b[3] for b in blocks])
         self.counts = np.concatenate([b[4] for b in blocks])
         del blocks
-        self.build_seconds = time.perf_counter() - t0
-
-    def __hash__(self) -> int:  # held as a static attribute of a module: identity
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
 
     @property
     def nbytes(self) -> int:
@@ -242,7 +233,8 @@ def check_count_weight(count_weight: float) -> float:
 class LazyCounts:
     """A :class:`MaskedContextCounts` built on first use from ``load_tokens()`` (a function returning the 1-D
     training tokens), so that making a net neither loads its data nor counts (tests, settings, shapes).
-    ``build_seconds``: the time the build took (loading and counting), 0 until it is built."""
+    ``build_seconds``: the time the build took (loading and counting), 0 until it is built.  Hashed by identity
+    (Python's default), as a module's static attribute under ``jit``."""
 
     def __init__(self, load_tokens: Any, num_classes: int, radius: int, discount: float = 0.75):
         self.num_classes, self.radius, self.discount = check_count_settings(num_classes, radius, discount)  # now
@@ -250,12 +242,6 @@ class LazyCounts:
         self._lock = threading.Lock()
         self.table: MaskedContextCounts | None = None
         self.build_seconds = 0.0
-
-    def __hash__(self) -> int:  # held as a static attribute of a module: identity
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
 
     def get(self) -> MaskedContextCounts:
         with self._lock:  # callbacks may run at once (several devices)
